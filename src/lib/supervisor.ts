@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Logger } from './log.js';
+import { backoffMs, sleep } from './time.js';
+
+/** What a supervised service is: data, so that adding a service is a few lines. */
+export interface ServiceSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Resolves true when the service answers; called every healthIntervalMs. */
+  health?: () => Promise<boolean>;
+  healthIntervalMs?: number;
+  /** Consecutive failed checks before the process is restarted. */
+  unhealthyRestartAfter?: number;
+  /** Graceful stop: this signal first, then SIGKILL after stopTimeoutMs. */
+  stopSignal?: NodeJS.Signals;
+  stopTimeoutMs?: number;
+  logFile?: string;
+  /** Prepare before each start (directories, config files). */
+  prepare?: () => Promise<void>;
+}
+
+export type ServiceState = 'starting' | 'running' | 'unhealthy' | 'backoff' | 'stopping' | 'stopped' | 'failed';
+
+export interface ServiceStatus {
+  name: string;
+  state: ServiceState;
+  pid: number | undefined;
+  restarts: number;
+  healthy: boolean;
+  lastError: string | undefined;
+  since: string;
+}
+
+/**
+ * Keeps one child process running in the foreground: restarts it with backoff when it dies or
+ * stays unhealthy, and stops it in a bounded time. Each child gets its own process group so a
+ * stop reaches its helpers too.
+ */
+export class Supervised {
+  private child: ChildProcess | undefined;
+  private state: ServiceState = 'stopped';
+  private restarts = 0;
+  private healthy = false;
+  private lastError: string | undefined;
+  private since = new Date().toISOString();
+  private wanted = false;
+  private loop: Promise<void> | undefined;
+  private abort = new AbortController();
+  private exited: Promise<void> | undefined;
+  private log: WriteStream | undefined;
+
+  constructor(readonly spec: ServiceSpec, private readonly logger: Logger) {}
+
+  status(): ServiceStatus {
+    return { name: this.spec.name, state: this.state, pid: this.child?.pid, restarts: this.restarts, healthy: this.healthy, lastError: this.lastError, since: this.since };
+  }
+
+  start(): void {
+    if (this.wanted) return;
+    this.wanted = true;
+    this.abort = new AbortController();
+    this.loop = this.runLoop(this.abort.signal).catch((err: unknown) => {
+      this.setState('failed', err instanceof Error ? err.message : String(err));
+    });
+  }
+
+  /** Resolves once the process is gone: graceful signal, then SIGKILL after the stop timeout. */
+  async stop(): Promise<void> {
+    this.wanted = false;
+    this.abort.abort(new Error('stopping'));
+    await this.killChild();
+    await this.loop;
+    this.setState('stopped');
+  }
+
+  private setState(state: ServiceState, error?: string): void {
+    if (state !== this.state) this.since = new Date().toISOString();
+    this.state = state;
+    if (error !== undefined) this.lastError = error;
+    if (state !== 'running') this.healthy = false;
+  }
+
+  private async runLoop(signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (this.wanted && !signal.aborted) {
+      this.setState('starting');
+      try {
+        await this.spec.prepare?.();
+      } catch (err) {
+        this.setState('backoff', `prepare failed: ${err instanceof Error ? err.message : String(err)}`);
+        await sleep(backoffMs(attempt++), signal).catch(() => undefined);
+        continue;
+      }
+      const exitInfo = await this.spawnAndWatch(signal);
+      if (!this.wanted || signal.aborted) return;
+      this.restarts++;
+      this.setState('backoff', exitInfo);
+      this.logger.warn('service exited; restarting after backoff', { service: this.spec.name, why: exitInfo, restarts: this.restarts });
+      await sleep(backoffMs(attempt++), signal).catch(() => undefined);
+      if (this.state === 'backoff' && this.healthyRunMs > 30_000) attempt = 0;
+    }
+  }
+
+  private healthyRunMs = 0;
+
+  private spawnAndWatch(signal: AbortSignal): Promise<string> {
+    return new Promise((resolve) => {
+      if (this.spec.logFile && !this.log) this.log = createWriteStream(this.spec.logFile, { flags: 'a' });
+      const child = spawn(this.spec.command, this.spec.args, {
+        env: { ...process.env, ...this.spec.env },
+        cwd: this.spec.cwd,
+        detached: true,
+        stdio: ['ignore', this.log ? 'pipe' : 'ignore', this.log ? 'pipe' : 'ignore'],
+      });
+      this.child = child;
+      if (this.log) {
+        child.stdout?.pipe(this.log, { end: false });
+        child.stderr?.pipe(this.log, { end: false });
+      }
+      const startedAt = Date.now();
+      let failures = 0;
+      let timer: NodeJS.Timeout | undefined;
+      this.exited = new Promise((done) => {
+        child.once('close', (code, sig) => {
+          if (timer) clearInterval(timer);
+          this.child = undefined;
+          this.healthyRunMs = Date.now() - startedAt;
+          done();
+          resolve(sig ? `killed by ${sig}` : `exited with code ${code}`);
+        });
+      });
+      child.once('error', (err) => {
+        this.setState('backoff', err.message);
+      });
+      if (!this.spec.health) this.setState('running');
+      if (this.spec.health) {
+        const check = async (): Promise<void> => {
+          if (signal.aborted || !this.child) return;
+          const ok = await this.spec.health!().catch(() => false);
+          if (signal.aborted || this.child !== child) return;
+          if (ok) {
+            failures = 0;
+            this.setState('running');
+            this.healthy = true;
+          } else if (this.state === 'running' || this.state === 'unhealthy') {
+            failures++;
+            this.setState('unhealthy', 'health check failed');
+            if (failures >= (this.spec.unhealthyRestartAfter ?? 5)) {
+              this.logger.warn('service unhealthy; restarting', { service: this.spec.name });
+              void this.killChild();
+            }
+          }
+        };
+        timer = setInterval(() => void check(), this.spec.healthIntervalMs ?? 1000);
+        void check();
+      }
+    });
+  }
+
+  private async killChild(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    this.setState('stopping');
+    const pid = child.pid;
+    const signalGroup = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    signalGroup(this.spec.stopSignal ?? 'SIGTERM');
+    const exited = this.exited ?? Promise.resolve();
+    const timedOut = await Promise.race([exited.then(() => false), sleep(this.spec.stopTimeoutMs ?? 10_000).then(() => true)]);
+    if (timedOut) {
+      this.logger.warn('service did not stop in time; killing', { service: this.spec.name, pid });
+      signalGroup('SIGKILL');
+      await exited;
+    }
+  }
+}
