@@ -1,0 +1,276 @@
+import type { Watcher } from 'etcd3';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { monoMs, sleep } from '../lib/time.js';
+import type { StateClient } from './client.js';
+import { encodeValue } from './codec.js';
+import { keys } from './keys.js';
+import type { LeaderValue } from './schema.js';
+
+export interface ElectionCallbacks {
+  /** Became leader. `token` (the leader key's create revision) only grows; `signal` aborts when leadership ends. */
+  onLeading(token: number, signal: AbortSignal): void | Promise<void>;
+  /** Leadership ended (resigned, fenced at the deadline, lost the key). Awaited before the key is released. */
+  onStopped(reason: string): void | Promise<void>;
+  /** Someone else (or nobody: undefined) leads now. */
+  onNewLeader?(leader: LeaderValue | undefined): void;
+}
+
+export interface ElectionOptions {
+  state: StateClient;
+  election: string;
+  node: string;
+  ttlSeconds: number;
+  /** Time kept in hand before the lease could expire: the leader fences itself this early. */
+  marginMs?: number;
+  logger: Logger;
+}
+
+/**
+ * One election over a single etcd key held by a lease. The leader keeps its own deadline
+ * (send time of the last acknowledged keepalive + TTL − margin) and fences itself when it
+ * passes, whether or not etcd can be reached; it never relies on the client's `lost` event.
+ */
+export class Election {
+  private running = false;
+  private paused = false;
+  private leading = false;
+  private token = 0;
+  private deadline = 0;
+  private leaseId: string | undefined;
+  private leadership: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private watcher: Watcher | undefined;
+  private currentLeader: LeaderValue | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly ttlMs: number;
+  private readonly marginMs: number;
+
+  constructor(private readonly o: ElectionOptions, private readonly cb: ElectionCallbacks) {
+    this.ttlMs = o.ttlSeconds * 1000;
+    this.marginMs = o.marginMs ?? Math.min(1000, Math.round(this.ttlMs / 4));
+  }
+
+  get name(): string {
+    return this.o.election;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  fencingToken(): number | undefined {
+    return this.leading ? this.token : undefined;
+  }
+
+  /** Monotonic time (ms) at which this leader stops acting unless a keepalive succeeds first. */
+  leaderDeadline(): number | undefined {
+    return this.leading ? this.deadline : undefined;
+  }
+
+  leader(): LeaderValue | undefined {
+    return this.currentLeader;
+  }
+
+  campaign(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop().catch((err: unknown) => this.o.logger.error('election loop failed', { election: this.o.election, error: errorMessage(err) }));
+  }
+
+  /** Drained nodes pause: they resign and do not campaign until resumed. */
+  async setPaused(paused: boolean): Promise<void> {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) await this.resign('paused (node drained)');
+    this.wake?.();
+  }
+
+  /** Hands leadership over: stop acting first, then delete the key so followers move at once. */
+  async resign(reason = 'resigned'): Promise<void> {
+    if (!this.leading) return;
+    await this.fence(reason);
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    await this.resign('shutting down');
+    this.wake?.();
+    await this.loopDone;
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    await this.watchLeaderKey();
+    while (this.running) {
+      if (this.paused || this.leading) {
+        await this.waitForWake(this.leading ? this.ttlMs : 60_000);
+        continue;
+      }
+      try {
+        const won = await this.tryAcquire();
+        if (won) continue;
+      } catch (err) {
+        this.o.logger.debug('campaign attempt failed', { election: this.o.election, error: errorMessage(err) });
+      }
+      // A follower re-checks when the watch reports the key gone, or after a TTL in case the watch is stale.
+      await this.waitForWake(this.ttlMs);
+    }
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async watchLeaderKey(): Promise<void> {
+    const key = keys.leader(this.o.election).key;
+    try {
+      this.watcher = await this.o.state.etcd.watch().key(key).create();
+      this.watcher.on('put', (kv) => {
+        try {
+          this.currentLeader = JSON.parse(kv.value.toString()) as LeaderValue;
+          this.cb.onNewLeader?.(this.currentLeader);
+        } catch {
+          /* validated on read elsewhere */
+        }
+      });
+      this.watcher.on('delete', () => {
+        this.currentLeader = undefined;
+        this.cb.onNewLeader?.(undefined);
+        if (this.leading) void this.fence('leader key deleted');
+        this.wake?.();
+      });
+    } catch (err) {
+      this.o.logger.warn('cannot watch leader key yet; polling', { election: this.o.election, error: errorMessage(err) });
+    }
+  }
+
+  private async tryAcquire(): Promise<boolean> {
+    const current = await this.o.state.get(keys.leader(this.o.election));
+    if (current) {
+      this.currentLeader = current.value;
+      return false;
+    }
+    const sentAt = monoMs();
+    const grant = await this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) });
+    const leaseId = grant.ID;
+    const value: LeaderValue = { node: this.o.node, since: new Date().toISOString() };
+    const def = keys.leader(this.o.election);
+    const res = await this.o.state.etcd.kv.txn({
+      compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: '0' }],
+      success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
+      failure: [],
+    });
+    if (!res.succeeded) {
+      void this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
+      return false;
+    }
+    this.leaseId = leaseId;
+    this.token = Number(res.header.revision);
+    this.deadline = sentAt + this.ttlMs - this.marginMs;
+    this.leading = true;
+    this.currentLeader = value;
+    this.leadership = new AbortController();
+    this.o.logger.info('leading', { election: this.o.election, token: this.token });
+    this.armDeadline();
+    void this.keepaliveLoop(leaseId, this.leadership.signal);
+    try {
+      await this.cb.onLeading(this.token, this.leadership.signal);
+    } catch (err) {
+      this.o.logger.error('onLeading failed; resigning', { election: this.o.election, error: errorMessage(err) });
+      await this.fence(`leader start failed: ${errorMessage(err)}`);
+    }
+    return true;
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    const wait = Math.max(0, this.deadline - monoMs());
+    this.deadlineTimer = setTimeout(() => {
+      if (this.leading && monoMs() >= this.deadline) void this.fence('deadline reached without keepalive');
+      else if (this.leading) this.armDeadline();
+    }, wait);
+  }
+
+  private async keepaliveLoop(leaseId: string, signal: AbortSignal): Promise<void> {
+    const interval = Math.max(200, Math.floor(this.ttlMs / 3));
+    while (!signal.aborted) {
+      await sleep(interval, signal).catch(() => undefined);
+      if (signal.aborted) return;
+      const sentAt = monoMs();
+      try {
+        const ttl = await keepaliveOnce(this.o.state, leaseId, interval);
+        if (signal.aborted) return;
+        if (ttl <= 0) {
+          void this.fence('lease expired in etcd');
+          return;
+        }
+        this.deadline = sentAt + this.ttlMs - this.marginMs;
+        this.armDeadline();
+      } catch (err) {
+        this.o.logger.warn('keepalive failed', { election: this.o.election, error: errorMessage(err), msToDeadline: this.deadline - monoMs() });
+      }
+    }
+  }
+
+  /** Stops acting (awaiting the callbacks), then releases the key. Safe to call concurrently. */
+  private fence(reason: string): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (!this.leading) return Promise.resolve();
+    this.stopping = (async () => {
+      this.leading = false;
+      clearTimeout(this.deadlineTimer);
+      this.leadership?.abort(new Error(reason));
+      this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason });
+      try {
+        await this.cb.onStopped(reason);
+      } catch (err) {
+        this.o.logger.error('onStopped failed', { election: this.o.election, error: errorMessage(err) });
+      }
+      const leaseId = this.leaseId;
+      this.leaseId = undefined;
+      if (leaseId) await this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
+    })().finally(() => {
+      this.stopping = undefined;
+      this.wake?.();
+    });
+    return this.stopping;
+  }
+}
+
+/** One keepalive on a lease, bounded in time (the stream call has no deadline of its own). Returns the TTL left. */
+export async function keepaliveOnce(state: StateClient, leaseId: string, timeoutMs: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  let stream: Awaited<ReturnType<StateClient['etcd']['leaseClient']['leaseKeepAlive']>> | undefined;
+  try {
+    return await Promise.race([
+      (async () => {
+        stream = await state.etcd.leaseClient.leaseKeepAlive();
+        const s = stream;
+        return new Promise<number>((resolve, reject) => {
+          s.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
+          s.on('error', reject);
+          s.write({ ID: leaseId });
+        });
+      })(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`keepalive timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    stream?.end();
+  }
+}

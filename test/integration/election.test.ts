@@ -1,0 +1,145 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { StateClient } from '../../src/state/client.js';
+import { Election } from '../../src/state/election.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { waitFor } from '../../src/lib/time.js';
+
+let etcd: TestEtcd;
+before(async () => {
+  etcd = await startEtcd(1);
+});
+after(async () => {
+  await etcd.stop();
+});
+
+interface Journal {
+  events: { node: string; event: 'leading' | 'stopped'; token?: number; t: number }[];
+}
+
+function candidate(state: StateClient, election: string, node: string, journal: Journal, ttlSeconds = 2): Election {
+  return new Election({ state, election, node, ttlSeconds, logger: silentLogger }, {
+    onLeading: (token) => void journal.events.push({ node, event: 'leading', token, t: performance.now() }),
+    onStopped: () => void journal.events.push({ node, event: 'stopped', t: performance.now() }),
+  });
+}
+
+/** No two leaders at once: every 'leading' of a node comes after the previous leader's 'stopped'. */
+function assertNoOverlap(journal: Journal): void {
+  let holder: string | undefined;
+  let lastToken = 0;
+  for (const e of journal.events) {
+    if (e.event === 'leading') {
+      assert.equal(holder, undefined, `${e.node} started leading while ${holder} still led`);
+      assert.ok(e.token! > lastToken, 'fencing tokens only grow');
+      lastToken = e.token!;
+      holder = e.node;
+    } else if (e.node === holder) holder = undefined;
+  }
+}
+
+test('one leader; resign hands over fast with a larger token', async () => {
+  const journal: Journal = { events: [] };
+  const a = new StateClient({ endpoints: etcd.endpoints });
+  const b = new StateClient({ endpoints: etcd.endpoints });
+  const ea = candidate(a, 'resign-test', 'a', journal);
+  const eb = candidate(b, 'resign-test', 'b', journal);
+  try {
+    ea.campaign();
+    await waitFor('a leads', () => (ea.isLeader() ? true : undefined));
+    eb.campaign();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(eb.isLeader(), false, 'b must not lead while a does');
+    const t0 = performance.now();
+    await ea.resign();
+    await waitFor('b leads', () => (eb.isLeader() ? true : undefined), { intervalMs: 5 });
+    const handover = performance.now() - t0;
+    assert.ok(handover < 1000, `handover took ${handover.toFixed(0)} ms`);
+    assertNoOverlap(journal);
+  } finally {
+    await ea.close();
+    await eb.close();
+    a.close();
+    b.close();
+  }
+});
+
+test('kill -9 of the leader process: a follower leads within TTL + 1 s', async () => {
+  const ttl = 2;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/campaign-child.ts', etcd.endpoints.join(','), 'kill-test', 'child', String(ttl)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const leading = new Promise<number>((resolve) => lines.on('line', (l) => {
+    const ev = JSON.parse(l) as { event: string; token?: number };
+    if (ev.event === 'leading') resolve(ev.token!);
+  }));
+  const journal: Journal = { events: [] };
+  const s = new StateClient({ endpoints: etcd.endpoints });
+  const e = candidate(s, 'kill-test', 'survivor', journal, ttl);
+  try {
+    const childToken = await leading;
+    e.campaign();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(e.isLeader(), false);
+    const t0 = performance.now();
+    child.kill('SIGKILL');
+    await waitFor('survivor leads', () => (e.isLeader() ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
+    const gap = performance.now() - t0;
+    assert.ok(gap < ttl * 1000 + 1000, `failover took ${gap.toFixed(0)} ms`);
+    assert.ok(e.fencingToken()! > childToken, 'new token is larger');
+  } finally {
+    child.kill('SIGKILL');
+    await e.close();
+    s.close();
+  }
+});
+
+test('a partitioned leader fences itself before anyone else starts leading', async () => {
+  const proxy = await startFaultProxy(etcd.members[0]!.clientPort);
+  const journal: Journal = { events: [] };
+  const cut = new StateClient({ endpoints: [`127.0.0.1:${proxy.port}`] });
+  const ok = new StateClient({ endpoints: etcd.endpoints });
+  const ea = candidate(cut, 'partition-test', 'cut', journal);
+  const eb = candidate(ok, 'partition-test', 'ok', journal);
+  try {
+    ea.campaign();
+    await waitFor('cut leads', () => (ea.isLeader() ? true : undefined));
+    eb.campaign();
+    proxy.partition();
+    await waitFor('ok leads', () => (eb.isLeader() ? true : undefined), { timeoutMs: 15_000, intervalMs: 10 });
+    const stopped = journal.events.find((x) => x.node === 'cut' && x.event === 'stopped');
+    const started = journal.events.find((x) => x.node === 'ok' && x.event === 'leading');
+    assert.ok(stopped, 'the partitioned leader fenced itself');
+    assert.ok(stopped.t < started!.t, `fenced at ${stopped.t.toFixed(0)}, successor began at ${started!.t.toFixed(0)}`);
+    assertNoOverlap(journal);
+  } finally {
+    proxy.heal();
+    await ea.close();
+    await eb.close();
+    cut.close();
+    ok.close();
+    await proxy.close();
+  }
+});
+
+test('a paused candidate resigns and does not campaign until resumed', async () => {
+  const journal: Journal = { events: [] };
+  const a = new StateClient({ endpoints: etcd.endpoints });
+  const ea = candidate(a, 'pause-test', 'a', journal);
+  try {
+    ea.campaign();
+    await waitFor('a leads', () => (ea.isLeader() ? true : undefined));
+    await ea.setPaused(true);
+    assert.equal(ea.isLeader(), false);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ea.isLeader(), false, 'a paused candidate does not campaign');
+    await ea.setPaused(false);
+    await waitFor('a leads again', () => (ea.isLeader() ? true : undefined));
+  } finally {
+    await ea.close();
+    a.close();
+  }
+});
