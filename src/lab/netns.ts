@@ -137,7 +137,7 @@ export async function addAddress(name: string, node: string, cidr: string, dev: 
   validateNodeName(name, node);
   const r = await run('ip', ['-n', nsName(name, node), 'addr', 'add', cidr, 'dev', dev], { timeoutMs: 10_000, allowFailure: true });
   if (r.code === 0) return true;
-  if (/exists/i.test(r.stderr)) return false;
+  if (/exists|already assigned/i.test(r.stderr)) return false;
   throw new YcError('INTERNAL', `ip addr add ${cidr} in ${nsName(name, node)}: ${r.stderr.trim()}`);
 }
 
