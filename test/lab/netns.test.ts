@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -11,7 +11,8 @@ import {
 } from '../../src/lab/netns.js';
 import { healNode, killNode, partitionNode, stopNode } from '../../src/lab/faults.js';
 import { startForward, stopForward } from '../../src/lab/forward.js';
-import { destroyLab, labDir, listNetns, readRegistry } from '../../src/lab/registry.js';
+import { destroyLab, labDir, listNetns, mountPoints, readRegistry, recordLoop, recordMount } from '../../src/lab/registry.js';
+import { run } from '../../src/lib/exec.js';
 import { findByCmdline, isSameAlive, procRef } from '../../src/lab/proc.js';
 import { waitFor } from '../../src/lib/time.js';
 
@@ -141,4 +142,27 @@ test('destroyLab after the creating process was SIGKILLed, leaving another lab a
   await destroyLab(other);
   await assertGone(other);
   assert.equal(isSameAlive(bystanderRef), false);
+});
+
+test('destroyLab unmounts recorded mounts and detaches loop devices of the lab', async (t) => {
+  const lab = newLabName();
+  t.after(() => destroyLab(lab));
+  await createLabNetwork(lab, { cidrPrefix: 24, adminIp: '10.0.0.250' });
+  const dir = labDir(lab);
+  const img = join(dir, 'disk.img');
+  await run('truncate', ['-s', '8M', img]);
+  const dev = (await run('losetup', ['-f', '--show', img])).stdout.trim();
+  recordLoop(lab, { device: dev, backingFile: img });
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  recordMount(lab, mnt);
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+  writeFileSync(join(mnt, 'data'), 'x');
+
+  const report = await destroyLab(lab);
+  assert.deepEqual(report.detached, [dev]);
+  assert.deepEqual(report.unmounted, [mnt]);
+  assert.equal((await run('losetup', ['-j', img])).stdout.trim(), '');
+  assert.equal(mountPoints().includes(mnt), false);
+  await assertGone(lab);
 });
