@@ -1,0 +1,114 @@
+/**
+ * Precomputed responses per (name, type), built once per zone snapshot. A plain query for a
+ * known name is answered by copying bytes and patching ID, flags, question case and OPT,
+ * without decoding or allocating beyond the reply itself. Anything unusual returns undefined
+ * and takes the full decode → resolve → encode path, which produced these bytes to begin with.
+ */
+import { encodeMessage } from './encode.js';
+import { nameToWire } from './names.js';
+import type { ZoneView } from './records.js';
+import { resolve } from './resolver.js';
+import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, RClass, RType, type DnsMessage } from './types.js';
+
+const OPT_LEN = 11;
+
+export class AnswerCache {
+  private constructor(
+    readonly view: ZoneView,
+    private readonly byName: Map<string, Map<number, Buffer>>,
+  ) {}
+
+  static build(view: ZoneView): AnswerCache {
+    const byName = new Map<string, Map<number, Buffer>>();
+    for (const [name, types] of view.entries()) {
+      const wire = nameToWire(name);
+      // Keys are compared after toLowerCase, which only matches DNS rules for ASCII.
+      if (wire.some((b) => b >= 0x80)) continue;
+      const entry = new Map<number, Buffer>();
+      for (const type of new Set([...types.keys(), RType.A, RType.AAAA])) {
+        const r = resolve(plainQuery(name, type), view);
+        if (r.kind === 'answer') entry.set(type, encodeMessage(r.response));
+      }
+      byName.set(wire.toString('latin1'), entry);
+    }
+    return new AnswerCache(view, byName);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const e of this.byName.values()) n += e.size;
+    return n;
+  }
+
+  /** A ready response, or undefined for the slow path; `udp` limits the size to what the client accepts. */
+  answer(msg: Buffer, udp: boolean): Buffer | undefined {
+    const len = msg.length;
+    if (len < 17 || (msg[2]! & 0xf8) !== 0) return undefined;
+    if (msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return undefined;
+    const ar = msg[11]!;
+    if (ar > 1) return undefined;
+    let p = 12;
+    for (;;) {
+      const l = msg[p]!;
+      if (l === 0) break;
+      if (l > 63) return undefined;
+      p += l + 1;
+      if (p - 12 > 254 || p >= len) return undefined;
+    }
+    const nameEnd = p + 1;
+    if (nameEnd + 4 > len || msg[nameEnd + 2] !== 0 || msg[nameEnd + 3] !== RClass.IN) return undefined;
+    const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
+    p = nameEnd + 4;
+    let limit = CLASSIC_UDP_SIZE;
+    let dnssecOk = false;
+    if (ar === 1) {
+      if (p + OPT_LEN > len || msg[p] !== 0 || msg[p + 1] !== 0 || msg[p + 2] !== RType.OPT || msg[p + 6] !== 0) return undefined;
+      limit = Math.min(Math.max((msg[p + 3]! << 8) | msg[p + 4]!, CLASSIC_UDP_SIZE), EDNS_UDP_SIZE);
+      dnssecOk = (msg[p + 7]! & 0x80) !== 0;
+      const end = p + OPT_LEN + ((msg[p + 9]! << 8) | msg[p + 10]!);
+      if (end !== len) return undefined;
+      // Options (cookies, padding) are ignored, but they must be well formed as the decoder demands.
+      for (let o = p + OPT_LEN; o < end; ) {
+        if (o + 4 > end) return undefined;
+        o += 4 + ((msg[o + 2]! << 8) | msg[o + 3]!);
+        if (o > end) return undefined;
+      }
+    } else if (p !== len) return undefined;
+    const ready = this.byName.get(msg.toString('latin1', 12, nameEnd).toLowerCase())?.get(type);
+    if (!ready) return undefined;
+    const size = ready.length + (ar === 1 ? OPT_LEN : 0);
+    if (udp && size > limit) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    ready.copy(out);
+    out[0] = msg[0]!;
+    out[1] = msg[1]!;
+    out[2] = (ready[2]! & 0xfe) | (msg[2]! & 0x01);
+    out[3] = (ready[3]! & 0xef) | (msg[3]! & 0x10);
+    msg.copy(out, 12, 12, nameEnd);
+    if (ar === 1) {
+      const arCount = ((out[10]! << 8) | out[11]!) + 1;
+      out[10] = arCount >> 8;
+      out[11] = arCount & 0xff;
+      let o = ready.length;
+      out[o++] = 0;
+      out[o++] = 0;
+      out[o++] = RType.OPT;
+      out[o++] = EDNS_UDP_SIZE >> 8;
+      out[o++] = EDNS_UDP_SIZE & 0xff;
+      out[o++] = 0;
+      out[o++] = 0;
+      out[o++] = dnssecOk ? 0x80 : 0;
+      out[o++] = 0;
+      out[o++] = 0;
+      out[o] = 0;
+    }
+    return out;
+  }
+}
+
+function plainQuery(name: string, type: number): DnsMessage {
+  return {
+    id: 0, qr: false, opcode: 0, aa: false, tc: false, rd: false, ra: false, ad: false, cd: false, rcode: 0,
+    questions: [{ name, type, class: RClass.IN }], answers: [], authority: [], additional: [],
+  };
+}
