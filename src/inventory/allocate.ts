@@ -13,6 +13,9 @@ export interface AllocateRequest {
   reportedType?: string;
   /** An operator's explicit choice (CLI `node add --type`): wins over rules. */
   operatorType?: NodeType;
+  /** Name and address the installer already gave the node (core nodes at bootstrap): used when free and valid. */
+  preferredHostname?: string;
+  preferredIp?: string;
 }
 
 export async function loadConfig(state: StateClient): Promise<ClusterConfig> {
@@ -44,9 +47,10 @@ export async function allocateNode(state: StateClient, req: AllocateRequest): Pr
       : decideType(mac, registration?.type, rules.entries.map((e) => e.value), reported);
     const taken = new Set(names.entries.map((e) => keySuffix(prefixes.nodeNames, e.key)));
     const usedIps = new Set(ips.entries.map((e) => keySuffix(prefixes.nodeIps, e.key)));
-    const hostname = firstFreeName(SERIES[decided.type], taken);
+    const preferredName = req.preferredHostname !== undefined && seriesNumber(req.preferredHostname, SERIES[decided.type]) !== undefined && !taken.has(req.preferredHostname) ? req.preferredHostname : undefined;
+    const hostname = preferredName ?? firstFreeName(SERIES[decided.type], taken);
     const type = finalType(decided.type, hostname, config);
-    const ip = firstFreeIp(config, type, usedIps);
+    const ip = req.preferredIp !== undefined && !usedIps.has(req.preferredIp) && inRange(config, type, req.preferredIp) ? req.preferredIp : firstFreeIp(config, type, usedIps);
     const node: NodeRecord = { mac, hostname, ip, type, typeSource: decided.source, createdAt: new Date().toISOString() };
     const ok = await state.txn({
       compare: [keys.nodeByMac(mac), keys.nodeByName(hostname), keys.nodeByIp(ip)].map((d) => ({ key: d.key, target: 'create' as const, equals: 0 })),
@@ -73,6 +77,12 @@ function finalType(type: NodeType, hostname: string, config: ClusterConfig): Nod
 export function firstFreeName(letter: string, taken: ReadonlySet<string>): string {
   for (let n = 1; n < 10_000; n++) if (!taken.has(`${letter}${n}`)) return `${letter}${n}`;
   throw new YcError('RANGE_FULL', `no free host name in series ${letter}`);
+}
+
+function inRange(config: ClusterConfig, type: NodeType, ip: string): boolean {
+  const range = config.ranges[RANGE_OF[type]];
+  const n = parseIpv4(ip);
+  return n >= parseIpv4(range.start) && n <= parseIpv4(range.end) && ip !== config.gatewayVip && ip !== config.storageVip;
 }
 
 export function firstFreeIp(config: ClusterConfig, type: NodeType, used: ReadonlySet<string>): string {

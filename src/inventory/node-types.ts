@@ -10,3 +10,21 @@ export function seriesNumber(hostname: string, letter: string): number | undefin
   const m = new RegExp(`^${letter}(\\d+)$`).exec(hostname);
   return m ? Number(m[1]) : undefined;
 }
+
+/** Elections each node type takes part in: core nodes are storage nodes too. */
+export const ELECTIONS_BY_TYPE: Record<NodeType, readonly string[]> = {
+  core: ['dhcp', 'storage'],
+  storage: ['storage'],
+  compute: [],
+  macos: [],
+  frontend: [],
+};
+
+/** Always-on roles per node type. */
+export const ROLES_BY_TYPE: Record<NodeType, readonly string[]> = {
+  core: ['core-services'],
+  storage: [],
+  compute: [],
+  macos: [],
+  frontend: [],
+};

@@ -1,0 +1,37 @@
+import type { Logger } from '../lib/log.js';
+import type { ServiceStatus } from '../lib/supervisor.js';
+import type { StateClient } from '../state/client.js';
+import type { Check, NodeRecord } from '../state/schema.js';
+import type { AgentConfig } from './config.js';
+
+export interface RoleContext {
+  state: StateClient;
+  node: NodeRecord;
+  config: AgentConfig;
+  logger: Logger;
+}
+
+/** What every role reports into the node's health. */
+export interface RoleReport {
+  checks(): Check[];
+  services(): ServiceStatus[];
+}
+
+/** Runs on the leader of one election only. */
+export interface LedRole extends RoleReport {
+  /** Start acting as leader; `token` is the fencing token to hand to anything that must reject a stale leader. */
+  lead(token: number, signal: AbortSignal): Promise<void>;
+  /** Ordered, bounded teardown; must finish before the leader's deadline. */
+  stepDown(reason: string): Promise<void>;
+  /** Non-leaders: make sure nothing of the role runs here (split-brain guard). */
+  follow?(): Promise<void>;
+}
+
+/** Runs on every node of some type. */
+export interface AlwaysRole extends RoleReport {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type LedRoleFactory = (ctx: RoleContext) => LedRole;
+export type AlwaysRoleFactory = (ctx: RoleContext) => AlwaysRole;

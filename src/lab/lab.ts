@@ -1,0 +1,137 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { YcError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import type { AgentConfig } from '../agent/config.js';
+import type { ClusterStatus } from '../inventory/cluster-status.js';
+import { startForward } from './forward.js';
+import { addNode, createLabNetwork, newLabName, spawnInNode } from './netns.js';
+import { ADMIN_IP, AGENT_API_PORT, etcdEndpoints, etcdMembers, planLab, type LabNode, type LabSize } from './plan.js';
+import { destroyLab, labDir, readRegistry, setMeta } from './registry.js';
+
+export interface LabMeta {
+  plan: LabNode[];
+  apiPort: number;
+}
+
+/** [node, args...] running ycluster itself: dist/main.js when built, else src/main.ts through tsx. */
+export function yclusterCommand(): string[] {
+  const js = fileURLToPath(new URL('../main.js', import.meta.url));
+  if (existsSync(js)) return [process.execPath, js];
+  return [process.execPath, '--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../main.ts', import.meta.url))];
+}
+
+export function labMeta(name: string): LabMeta {
+  const reg = readRegistry(name);
+  if (!reg) throw new YcError('NOT_FOUND', `no lab "${name}" (see ycluster lab list)`);
+  const meta = reg.meta as Partial<LabMeta>;
+  if (!meta.plan || !meta.apiPort) throw new YcError('CORRUPT_VALUE', `lab ${name} has no plan recorded; tear it down with ycluster lab down ${name}`);
+  return { plan: meta.plan, apiPort: meta.apiPort };
+}
+
+export function nodeOf(meta: LabMeta, node: string): LabNode {
+  const n = meta.plan.find((p) => p.node === node);
+  if (!n) throw new YcError('BAD_INPUT', `no node "${node}" in this lab (nodes: ${meta.plan.map((p) => p.node).join(', ')})`);
+  return n;
+}
+
+const nodeDir = (name: string, node: string): string => join(labDir(name), 'nodes', node);
+
+/** Writes the agent's config as the installer would: MAC, the name and address it was given, etcd endpoints. */
+function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
+  const dir = nodeDir(name, n.node);
+  mkdirSync(dir, { recursive: true });
+  const members = etcdMembers(plan);
+  const config: AgentConfig = {
+    mac: n.mac,
+    reportedType: n.type,
+    hostname: n.node,
+    ip: n.ip,
+    etcdEndpoints: etcdEndpoints(plan),
+    dataDir: join(dir, 'data'),
+    apiPort: AGENT_API_PORT,
+    apiBind: '0.0.0.0',
+    interface: 'eth0',
+    heartbeatTtlSeconds: 10,
+    ...(n.type === 'core'
+      ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 1000 } }
+      : {}),
+  };
+  const path = join(dir, 'agent.json');
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** Starts (or restarts) the node's agent inside its namespace. */
+export function startAgent(name: string, node: string): void {
+  const cfg = join(nodeDir(name, node), 'agent.json');
+  const [cmd, ...args] = yclusterCommand();
+  const child = spawnInNode(name, node, cmd!, [...args, 'agent', '--config', cfg], { logFile: join(nodeDir(name, node), 'agent.log'), what: 'agent' });
+  child.unref();
+}
+
+export interface UpOptions extends LabSize {
+  name?: string;
+  timeoutMs?: number;
+  progress: (line: string) => void;
+}
+
+/** Builds the lab and waits until every node is healthy; on failure everything made is removed. */
+export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: number; status: ClusterStatus }> {
+  const name = o.name ?? newLabName();
+  const plan = planLab(o);
+  const t0 = Date.now();
+  const say = (msg: string): void => o.progress(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+  try {
+    say(`creating lab ${name}: ${plan.map((p) => `${p.node}(${p.type})`).join(' ')}`);
+    await createLabNetwork(name, { cidrPrefix: 24, adminIp: ADMIN_IP });
+    for (const n of plan) {
+      await addNode(name, n.node, n.ip, 24, n.mac);
+      writeAgentConfig(name, plan, n);
+    }
+    say('network ready; starting agents (core agents start the etcd members)');
+    for (const n of plan) startAgent(name, n.node);
+    const cores = plan.filter((p) => p.type === 'core').map((p) => p.ip);
+    const fwd = await startForward(name, { targetIp: cores[0]!, failover: cores.slice(1), targetPort: AGENT_API_PORT });
+    setMeta(name, 'plan', plan);
+    setMeta(name, 'apiPort', fwd.hostPort);
+    say(`API forwarded to http://127.0.0.1:${fwd.hostPort}`);
+    const status = await waitHealthy(fwd.hostPort, plan.length, o.timeoutMs ?? 120_000, say);
+    say('all nodes healthy');
+    return { name, apiPort: fwd.hostPort, status };
+  } catch (err) {
+    say(`lab up failed: ${err instanceof Error ? err.message : String(err)}; logs in ${labDir(name)}/nodes/*/agent.log`);
+    if (process.env.YCLUSTER_LAB_KEEP_ON_FAILURE !== '1') await destroyLab(name).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function fetchStatus(apiPort: number): Promise<ClusterStatus> {
+  const res = await fetch(`http://127.0.0.1:${apiPort}/api/cluster-status`, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`cluster-status answered ${res.status}`);
+  return (await res.json()) as ClusterStatus;
+}
+
+async function waitHealthy(apiPort: number, expected: number, timeoutMs: number, say: (m: string) => void): Promise<ClusterStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  let lastStatus: ClusterStatus | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const s = await fetchStatus(apiPort);
+      lastStatus = s;
+      const healthy = s.nodes.filter((n) => n.healthy).length;
+      const line = `${s.nodes.length}/${expected} registered, ${healthy} healthy${s.healthy ? '' : `; waiting: ${s.reasons.slice(0, 2).join('; ')}`}`;
+      if (line !== last) say(line);
+      last = line;
+      if (s.healthy && s.nodes.length === expected) return s;
+    } catch (err) {
+      const line = `waiting for the API (${err instanceof Error ? err.message : String(err)})`;
+      if (line !== last) say(line);
+      last = line;
+    }
+    await sleep(300);
+  }
+  throw new YcError('TIMEOUT', `lab not healthy after ${timeoutMs / 1000} s: ${lastStatus?.reasons.join('; ') ?? 'API never answered'}`);
+}
