@@ -29,7 +29,8 @@ export function planBoot(mac: string, node: BootNode | undefined, state: Install
   if (state === 'installed') return { action: 'local', mac, hostname };
   const seedUrl = `${base}/autoinstall/${macPath(mac)}/`;
   const isoUrl = safeUrl('isoUrl', config.isoUrl);
-  // The initrd= argument lets an EFI-stub kernel find the initrd iPXE registered under that name.
+  // initrd= lets an EFI-stub kernel find the initrd iPXE registered under that name;
+  // cloud-config-url=/dev/null stops cloud-init from fetching url= (the whole ISO) as its config.
   const cmdline = ['initrd=initrd', 'autoinstall', `ds=nocloud-net;s=${seedUrl}`, 'ip=dhcp', `url=${isoUrl}`, 'cloud-config-url=/dev/null', '---'].join(' ');
   return {
     action: 'install',
@@ -39,7 +40,6 @@ export function planBoot(mac: string, node: BootNode | undefined, state: Install
     kernelUrl: safeUrl('installerKernelUrl', config.installerKernelUrl),
     initrdUrl: safeUrl('installerInitrdUrl', config.installerInitrdUrl),
     seedUrl,
-    // cloud-config-url=/dev/null stops cloud-init from fetching url= (the whole ISO) as its config.
     cmdline,
     retryUrl: again,
   };
