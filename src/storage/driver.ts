@@ -1,0 +1,48 @@
+/**
+ * A volume driver: the storage leader's only way to reach its data. Every driver (rbd, loop) passes
+ * the same conformance suite (test/integration/storage-conformance.test.ts).
+ */
+export interface VolumeSpec {
+  /** Volume name, e.g. "postgres"; [a-z0-9-]{1,40}. */
+  name: string;
+  sizeMiB: number;
+  fsType: 'xfs' | 'ext4';
+}
+
+/** Who holds a volume: the node and the fencing token of its leadership. */
+export interface LockHolder {
+  node: string;
+  token: number;
+}
+
+export interface VolumeStatus {
+  name: string;
+  exists: boolean;
+  holder: LockHolder | undefined;
+  mapped: boolean;
+  /** Where it is mounted on this node, if it is. */
+  mountPoint: string | undefined;
+  formatted: boolean | undefined;
+}
+
+export interface VolumeDriver {
+  readonly kind: string;
+  /** Creates the volume when missing (never reformats or recreates an existing one). */
+  ensure(spec: VolumeSpec): Promise<{ created: boolean }>;
+  exists(name: string): Promise<boolean>;
+  status(name: string): Promise<VolumeStatus>;
+  /**
+   * Takes the exclusive lock for `holder`. A lock held by someone else with a smaller token is broken
+   * with fencing (the old client is blocklisted / its access revoked) only when `breakStale` is true;
+   * a lock held with a larger or equal token is never broken (CONFLICT).
+   */
+  lock(name: string, holder: LockHolder, opts: { breakStale: boolean }): Promise<void>;
+  unlock(name: string, holder: LockHolder): Promise<void>;
+  /** Makes the volume a block device on this node; returns its path. */
+  map(name: string, holder: LockHolder): Promise<string>;
+  unmap(name: string): Promise<void>;
+  /** Formats only when the device carries no file system; returns whether it formatted. */
+  formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean>;
+  mount(device: string, mountPoint: string): Promise<void>;
+  unmount(mountPoint: string, opts: { timeoutMs: number }): Promise<void>;
+}
