@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   tftp-hpa dnsutils curl   # TFTP, dig and HTTP clients in lab tests
   ipxe   # undionly.kpxe / ipxe.efi served over TFTP
   keepalived   # gateway VIP
+  openssl   # certificates in the etcd TLS test
 )
 
 missing=()
