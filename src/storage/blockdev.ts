@@ -1,0 +1,104 @@
+// Block-device plumbing shared by every driver: loop devices, file-system detection, format, mount.
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { YcError, badInput } from '../lib/errors.js';
+import { run } from '../lib/exec.js';
+
+const T = 30_000;
+
+const volumeName = /^[a-z0-9-]{1,40}$/;
+
+export function checkVolumeName(name: string): void {
+  if (!volumeName.test(name)) throw badInput(`bad volume name "${name}": use [a-z0-9-]{1,40}`, { name });
+}
+
+/** Attaches a file to a free loop device (direct I/O off: writes go through the backing file at once). */
+export async function loopAttach(file: string): Promise<string> {
+  const res = await run('losetup', ['--find', '--show', file], { timeoutMs: T });
+  const dev = res.stdout.trim();
+  if (!dev.startsWith('/dev/loop')) throw new YcError('INTERNAL', `losetup printed "${dev}" for ${file}`);
+  return dev;
+}
+
+/**
+ * Detaches a loop device. On a device still in use (mounted in some mount namespace) the kernel only sets
+ * autoclear, so the device vanishes when its last user closes it; that is what we want for a fenced holder.
+ */
+export async function loopDetach(device: string): Promise<void> {
+  const res = await run('losetup', ['--detach', device], { timeoutMs: T, allowFailure: true });
+  if (res.code !== 0 && !/No such device|not a block device|failed to use device/i.test(res.stderr)) {
+    throw new YcError('INTERNAL', `losetup --detach ${device}: ${res.stderr.trim()}`);
+  }
+}
+
+export interface LoopInfo {
+  name: string;
+  backFile: string;
+}
+
+/** All loop devices on this kernel (they are global, not per namespace). A deleted backing file ends in " (deleted)". */
+export async function loopList(): Promise<LoopInfo[]> {
+  const res = await run('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], { timeoutMs: T });
+  if (res.stdout.trim() === '') return [];
+  const parsed = JSON.parse(res.stdout) as { loopdevices?: { name: string; 'back-file': string | null }[] };
+  return (parsed.loopdevices ?? []).map((d) => ({ name: d.name, backFile: d['back-file'] ?? '' }));
+}
+
+/** The file-system type on a device or image file, or undefined when blkid finds none (exit 2). */
+export async function fsTypeOf(device: string): Promise<string | undefined> {
+  const res = await run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', device], { timeoutMs: T, allowFailure: true });
+  if (res.code === 2) return undefined;
+  if (res.code !== 0) throw new YcError('INTERNAL', `blkid ${device}: exit ${res.code}: ${res.stderr.trim()}`);
+  const t = res.stdout.trim();
+  return t === '' ? undefined : t;
+}
+
+export async function formatIfBlank(device: string, fsType: 'xfs' | 'ext4'): Promise<boolean> {
+  // blkid -p probes for any signature (also partition tables, LUKS): anything found means "not blank".
+  const res = await run('blkid', ['-p', device], { timeoutMs: T, allowFailure: true });
+  if (res.code === 0) return false;
+  if (res.code !== 2) throw new YcError('INTERNAL', `blkid ${device}: exit ${res.code}: ${res.stderr.trim()}`);
+  if (fsType === 'xfs') await run('mkfs.xfs', ['-q', device], { timeoutMs: 120_000 });
+  else await run('mkfs.ext4', ['-q', '-F', device], { timeoutMs: 120_000 });
+  return true;
+}
+
+/** Mount points of a device in this process's mount namespace. */
+export function mountPointsOf(device: string): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const source = line.slice(sep + 3).split(' ')[1];
+    const mp = line.split(' ')[4];
+    if (source === device && mp !== undefined) out.push(mp.replace(/\\040/g, ' '));
+  }
+  return out;
+}
+
+export function isMountPoint(dir: string): boolean {
+  const norm = dir.replace(/\/+$/, '');
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4]?.replace(/\\040/g, ' ') === norm);
+}
+
+export async function mountDevice(device: string, mountPoint: string): Promise<void> {
+  if (mountPointsOf(device).includes(mountPoint.replace(/\/+$/, ''))) return;
+  if (isMountPoint(mountPoint)) throw new YcError('CONFLICT', `${mountPoint} is already a mount point of another device`);
+  const type = await fsTypeOf(device);
+  if (type === undefined) throw badInput(`${device} carries no file system`, { device });
+  await mkdir(mountPoint, { recursive: true });
+  // A fenced copy of a volume keeps its XFS UUID, and lab nodes share one kernel: nouuid lets both mount.
+  const args = type === 'xfs' ? ['-t', 'xfs', '-o', 'nouuid', device, mountPoint] : ['-t', type, device, mountPoint];
+  await run('mount', args, { timeoutMs: 60_000 });
+}
+
+/** Unmounts; idempotent. A hung unmount is killed after timeoutMs and reported as TIMEOUT (the caller decides to fence). */
+export async function unmountDir(mountPoint: string, timeoutMs: number): Promise<void> {
+  if (!isMountPoint(mountPoint)) return;
+  const res = await run('umount', [mountPoint], { timeoutMs, allowFailure: true });
+  if (res.code === 0) return;
+  if (res.signal) throw new YcError('TIMEOUT', `umount ${mountPoint} did not finish within ${timeoutMs} ms`);
+  throw new YcError('INTERNAL', `umount ${mountPoint}: ${res.stderr.trim()}`);
+}

@@ -1,0 +1,212 @@
+// One conformance suite for every volume driver (loop always; rbd against a single-host Ceph when installed).
+import { describe, test, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isYcError } from '../../src/lib/errors.js';
+import type { LockHolder, VolumeDriver, VolumeSpec } from '../../src/storage/driver.js';
+import { LoopDriver } from '../../src/storage/loop.js';
+import { isMountPoint, loopDetach, loopList } from '../../src/storage/blockdev.js';
+
+interface Fixture {
+  /** A driver as seen from one node; every node shares the same backend. */
+  driver(node: string): VolumeDriver;
+  spec(name: string): VolumeSpec;
+}
+
+
+async function writeSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function rejectsWith(p: Promise<unknown>, code: 'CONFLICT' | 'NOT_FOUND' | 'BAD_INPUT'): Promise<void> {
+  await assert.rejects(p, (err: unknown) => isYcError(err, code) || assert.fail(`expected ${code}, got ${String(err)}`));
+}
+
+/** Tracks what a test maps and mounts, and undoes it in t.after even when the test fails. */
+function tracker(t: TestContext, base: string) {
+  const mounts: { d: VolumeDriver; mp: string }[] = [];
+  const maps: { d: VolumeDriver; name: string }[] = [];
+  t.after(async () => {
+    for (const { d, mp } of mounts.reverse()) {
+      await d.unmount(mp, { timeoutMs: 10_000 }).catch(() => {
+        if (isMountPoint(mp)) execFileSync('umount', ['-l', mp]);
+      });
+    }
+    for (const { d, name } of maps.reverse()) await d.unmap(name).catch(() => undefined);
+  });
+  let n = 0;
+  return {
+    async mapMount(d: VolumeDriver, name: string, holder: LockHolder, fsType: VolumeSpec['fsType']): Promise<{ device: string; mp: string; formatted: boolean }> {
+      maps.push({ d, name });
+      const device = await d.map(name, holder);
+      const formatted = await d.formatIfBlank(device, fsType);
+      const mp = join(base, `mnt-${name}-${n++}`);
+      mounts.push({ d, mp });
+      await d.mount(device, mp);
+      return { device, mp, formatted };
+    },
+  };
+}
+
+function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base: string }>, opts: { skip?: string } = {}): void {
+  describe(`${kind} driver conformance`, { skip: opts.skip }, () => {
+    let fx: Fixture;
+    let base: string;
+    let seq = 0;
+    const vol = (): string => `v${process.pid % 1000}-${seq++}`;
+    before(async () => {
+      ({ fixture: fx, base } = await setup());
+    });
+
+    test('ensure is idempotent and never reformats', async (t) => {
+      const tr = tracker(t, base);
+      const a = fx.driver('a');
+      const h = { node: 'a', token: 1 };
+      const name = vol();
+      const spec = fx.spec(name);
+      assert.deepEqual(await a.ensure(spec), { created: true });
+      assert.deepEqual(await a.ensure(spec), { created: false });
+      await a.lock(name, h, { breakStale: false });
+      const first = await tr.mapMount(a, name, h, spec.fsType);
+      assert.equal(first.formatted, true);
+      await writeSynced(join(first.mp, 'keep.txt'), 'kept');
+      await a.unmount(first.mp, { timeoutMs: 10_000 });
+      await a.unmap(name);
+      assert.deepEqual(await a.ensure(spec), { created: false });
+      const second = await tr.mapMount(a, name, h, spec.fsType);
+      assert.equal(second.formatted, false, 'formatIfBlank must not format a formatted device');
+      assert.equal(readFileSync(join(second.mp, 'keep.txt'), 'utf8'), 'kept');
+      assert.equal((await a.status(name)).formatted, true);
+    });
+
+    test('map, format, mount, unmount, unmap round trip', async (t) => {
+      const tr = tracker(t, base);
+      const a = fx.driver('a');
+      const h = { node: 'a', token: 3 };
+      const name = vol();
+      await a.ensure(fx.spec(name));
+      assert.equal(await a.exists(name), true);
+      await a.lock(name, h, { breakStale: false });
+      await a.lock(name, h, { breakStale: false }); // the holder re-locking is a no-op
+      const { device, mp } = await tr.mapMount(a, name, h, fx.spec(name).fsType);
+      assert.ok(statSync(device).isBlockDevice(), `${device} is a block device`);
+      assert.equal(await a.map(name, h), device, 'map is idempotent');
+      let st = await a.status(name);
+      assert.deepEqual({ mapped: st.mapped, mountPoint: st.mountPoint, holder: st.holder }, { mapped: true, mountPoint: mp, holder: h });
+      await writeSynced(join(mp, 'x'), 'x');
+      await a.unmount(mp, { timeoutMs: 10_000 });
+      assert.equal(isMountPoint(mp), false);
+      await a.unmount(mp, { timeoutMs: 10_000 }); // idempotent
+      await a.unmap(name);
+      st = await a.status(name);
+      assert.equal(st.mapped, false);
+      assert.equal(st.mountPoint, undefined);
+      await a.unlock(name, h);
+      assert.equal((await a.status(name)).holder, undefined);
+    });
+
+    test('a lock held by another holder is a CONFLICT without breakStale', async () => {
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const name = vol();
+      await a.ensure(fx.spec(name));
+      await a.lock(name, { node: 'a', token: 1 }, { breakStale: false });
+      await rejectsWith(b.lock(name, { node: 'b', token: 2 }, { breakStale: false }), 'CONFLICT');
+      await rejectsWith(b.map(name, { node: 'b', token: 2 }), 'CONFLICT');
+      assert.deepEqual((await b.status(name)).holder, { node: 'a', token: 1 });
+    });
+
+    test('a smaller or equal token never breaks the lock', async () => {
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const name = vol();
+      await a.ensure(fx.spec(name));
+      await a.lock(name, { node: 'a', token: 5 }, { breakStale: false });
+      await rejectsWith(b.lock(name, { node: 'b', token: 3 }, { breakStale: true }), 'CONFLICT');
+      await rejectsWith(b.lock(name, { node: 'b', token: 5 }, { breakStale: true }), 'CONFLICT');
+      assert.deepEqual((await a.status(name)).holder, { node: 'a', token: 5 });
+    });
+
+    test('unlock by a non-holder is refused', async () => {
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const name = vol();
+      await a.ensure(fx.spec(name));
+      await a.lock(name, { node: 'a', token: 1 }, { breakStale: false });
+      await rejectsWith(b.unlock(name, { node: 'b', token: 9 }), 'CONFLICT');
+      await rejectsWith(a.unlock(name, { node: 'a', token: 2 }), 'CONFLICT');
+      assert.deepEqual((await a.status(name)).holder, { node: 'a', token: 1 });
+      await a.unlock(name, { node: 'a', token: 1 });
+      await b.lock(name, { node: 'b', token: 2 }, { breakStale: false });
+      assert.deepEqual((await a.status(name)).holder, { node: 'b', token: 2 });
+    });
+
+    test('breaking a stale lock fences the old holder', async (t) => {
+      const tr = tracker(t, base);
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const ha = { node: 'a', token: 1 };
+      const hb = { node: 'b', token: 2 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, ha, { breakStale: false });
+      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      await writeSynced(join(ma.mp, 'before.txt'), 'from a');
+
+      // A now stands still (a paused or partitioned leader) while B takes over with a larger token.
+      await b.lock(name, hb, { breakStale: true });
+      assert.deepEqual((await b.status(name)).holder, hb);
+      await rejectsWith(a.map(name, ha), 'CONFLICT');
+
+      // A wakes up and writes: the write must fail, or must not reach the data B uses.
+      let aWriteFailed = false;
+      try {
+        await writeSynced(join(ma.mp, 'after.txt'), 'stale write from a');
+      } catch {
+        aWriteFailed = true;
+      }
+      const mb = await tr.mapMount(b, name, hb, spec.fsType);
+      assert.equal(mb.formatted, false, 'the new holder sees the old holder\'s file system');
+      assert.equal(readFileSync(join(mb.mp, 'before.txt'), 'utf8'), 'from a');
+      assert.equal(existsSync(join(mb.mp, 'after.txt')), false, 'the fenced holder\'s write reached the new holder');
+      t.diagnostic(`old holder's write ${aWriteFailed ? 'failed' : 'went to fenced data'}`);
+      await rejectsWith(a.unlock(name, ha), 'CONFLICT');
+    });
+
+    test('a missing volume is NOT_FOUND; a bad name is BAD_INPUT', async () => {
+      const a = fx.driver('a');
+      const h = { node: 'a', token: 1 };
+      assert.equal(await a.exists('missing-vol'), false);
+      assert.equal((await a.status('missing-vol')).exists, false);
+      await rejectsWith(a.lock('missing-vol', h, { breakStale: true }), 'NOT_FOUND');
+      await rejectsWith(a.map('missing-vol', h), 'NOT_FOUND');
+      await rejectsWith(a.unlock('missing-vol', h), 'NOT_FOUND');
+      await rejectsWith(a.ensure({ name: 'Bad/Name', sizeMiB: 64, fsType: 'ext4' }), 'BAD_INPUT');
+      await rejectsWith(a.lock('../x', h, { breakStale: false }), 'BAD_INPUT');
+    });
+  });
+}
+
+// loop: a temp dir stands in for the lab's shared volume directory; nodes are separate driver instances.
+{
+  let base = '';
+  conformance('loop', () => {
+    base = mkdtempSync(join(tmpdir(), 'yc-loop-'));
+    const dir = join(base, 'volumes');
+    execFileSync('mkdir', ['-p', dir]);
+    return Promise.resolve({ base, fixture: { driver: () => new LoopDriver({ dir }), spec: (name) => ({ name, sizeMiB: 64, fsType: 'ext4' }) } });
+  });
+  after(async () => {
+    if (base === '') return;
+    for (const l of await loopList()) if (l.backFile.startsWith(base)) await loopDetach(l.name);
+    for (const e of await readdir(base).catch(() => [])) if (e.startsWith('mnt-') && isMountPoint(join(base, e))) execFileSync('umount', ['-l', join(base, e)]);
+    rmSync(base, { recursive: true, force: true });
+  });
+}
