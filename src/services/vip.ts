@@ -1,0 +1,97 @@
+import { run, type ExecResult } from '../lib/exec.js';
+import { badInput } from '../lib/errors.js';
+import { parseCidr } from '../lib/net.js';
+
+/** Runs a command; throws on a non-zero exit unless allowFailure. Injected in tests to check the commands built. */
+export type CommandRunner = (cmd: string, args: readonly string[], opts?: { allowFailure?: boolean; timeoutMs?: number }) => Promise<ExecResult>;
+
+const defaultRunner: CommandRunner = (cmd, args, opts) => run(cmd, args, { timeoutMs: opts?.timeoutMs ?? 2000, allowFailure: opts?.allowFailure ?? false });
+
+export type ArpTool = 'iputils-arping' | 'busybox-arping' | 'none';
+
+export interface AddVipResult {
+  changed: boolean;
+  /** Which tool sent the gratuitous ARP ('none' when none could, see arpError). */
+  arp: ArpTool;
+  arpError?: string;
+}
+
+/** "10.0.0.100/24" → address and prefix; a bare address is taken as /32. */
+export function splitVip(cidr: string): { ip: string; prefix: number; cidr: string } {
+  const [ip, len] = cidr.includes('/') ? cidr.split('/') : [cidr, '32'];
+  try {
+    parseCidr(`${ip}/${len}`);
+  } catch {
+    throw badInput(`not an IPv4 address with prefix: ${cidr}`);
+  }
+  const prefix = Number(len);
+  return { ip: ip!, prefix, cidr: `${ip}/${prefix}` };
+}
+
+interface AddrInfo {
+  family?: string;
+  local?: string;
+  prefixlen?: number;
+}
+
+/** Whether iface carries the address (with any prefix: a stale VIP may have been added with another one). */
+export async function vipPrefixOn(iface: string, ip: string, runner: CommandRunner = defaultRunner): Promise<number | undefined> {
+  const res = await runner('ip', ['-j', '-4', 'addr', 'show', 'dev', iface]);
+  const links = JSON.parse(res.stdout || '[]') as { addr_info?: AddrInfo[] }[];
+  for (const link of links) for (const a of link.addr_info ?? []) if (a.local === ip) return a.prefixlen;
+  return undefined;
+}
+
+export async function hasVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<boolean> {
+  return (await vipPrefixOn(iface, splitVip(cidr).ip, runner)) !== undefined;
+}
+
+/** Adds the VIP unless present, then announces it with one gratuitous ARP. Idempotent. */
+export async function addVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<AddVipResult> {
+  const v = splitVip(cidr);
+  let changed = false;
+  if ((await vipPrefixOn(iface, v.ip, runner)) === undefined) {
+    const res = await runner('ip', ['addr', 'add', v.cidr, 'dev', iface], { allowFailure: true });
+    // "File exists": someone added it between our look and our add; the end state is what we want.
+    if (res.code !== 0 && !/File exists/i.test(res.stderr)) throw new Error(`ip addr add ${v.cidr} dev ${iface}: ${res.stderr.trim()}`);
+    changed = res.code === 0;
+  }
+  const arp = await gratuitousArp(iface, v.ip, runner);
+  return { changed, ...arp };
+}
+
+/** Removes the VIP (whatever prefix it carries) if present. Idempotent; returns whether anything changed. */
+export async function removeVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<boolean> {
+  const v = splitVip(cidr);
+  const prefix = await vipPrefixOn(iface, v.ip, runner);
+  if (prefix === undefined) return false;
+  const res = await runner('ip', ['addr', 'del', `${v.ip}/${prefix}`, 'dev', iface], { allowFailure: true });
+  if (res.code !== 0 && !/Cannot assign requested address/i.test(res.stderr)) throw new Error(`ip addr del ${v.ip}/${prefix} dev ${iface}: ${res.stderr.trim()}`);
+  return res.code === 0;
+}
+
+/** At agent start nothing leads yet here: a VIP left on the interface by a crashed run is removed. */
+export function clearStaleVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<boolean> {
+  return removeVip(iface, cidr, runner);
+}
+
+/** Unsolicited ARP so neighbours update their caches at once: iputils arping if present, else busybox's. */
+export async function gratuitousArp(iface: string, ip: string, runner: CommandRunner = defaultRunner): Promise<{ arp: ArpTool; arpError?: string }> {
+  const errors: string[] = [];
+  const version = await runner('arping', ['-V'], { allowFailure: true }).catch((err: unknown) => {
+    errors.push(err instanceof Error ? err.message : String(err));
+    return undefined;
+  });
+  if (version && /iputils/i.test(version.stdout + version.stderr)) {
+    const res = await runner('arping', ['-U', '-c', '1', '-I', iface, ip], { allowFailure: true });
+    if (res.code === 0) return { arp: 'iputils-arping' };
+    errors.push(`arping: ${res.stderr.trim()}`);
+  }
+  const bb = await runner('busybox', ['arping', '-U', '-c', '1', '-I', iface, ip], { allowFailure: true }).catch((err: unknown) => {
+    errors.push(err instanceof Error ? err.message : String(err));
+    return undefined;
+  });
+  if (bb?.code === 0) return { arp: 'busybox-arping' };
+  if (bb) errors.push(`busybox arping: ${bb.stderr.trim()}`);
+  return { arp: 'none', arpError: errors.join('; ') };
+}

@@ -1,0 +1,64 @@
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { isAlive } from '../lib/exec.js';
+import { monoMs, sleep } from '../lib/time.js';
+import type { FoundProcess, ProcessOps } from './types.js';
+
+async function nsOf(pid: number | 'self', kind: 'mnt' | 'net'): Promise<string | undefined> {
+  return readlink(`/proc/${pid}/ns/${kind}`).catch(() => undefined);
+}
+
+/**
+ * Scans /proc for our services' exact command lines. Only processes in this process's mount and network
+ * namespaces count: lab nodes share one PID namespace, and another node's leader is not a split brain here.
+ */
+export async function findProcesses(wanted: { service: string; argv: string[] }[]): Promise<FoundProcess[]> {
+  if (wanted.length === 0) return [];
+  const [selfMnt, selfNet] = await Promise.all([nsOf('self', 'mnt'), nsOf('self', 'net')]);
+  const found: FoundProcess[] = [];
+  const keys = new Map(wanted.map((w) => [w.argv.join('\0'), w.service]));
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!raw) continue;
+    const argv = raw.replace(/\0$/, '').split('\0');
+    const service = keys.get(argv.join('\0'));
+    if (!service) continue;
+    const [mnt, net] = await Promise.all([nsOf(pid, 'mnt'), nsOf(pid, 'net')]);
+    if (mnt !== selfMnt || net !== selfNet) continue;
+    found.push({ pid, service, argv });
+  }
+  return found;
+}
+
+export async function stopPid(pid: number, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  const deadline = monoMs() + timeoutMs;
+  while (isAlive(pid) && !(await isZombie(pid)) && monoMs() < deadline) await sleep(25);
+  if (isAlive(pid) && !(await isZombie(pid))) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** A zombie is gone for our purposes: it holds no files, only its exit status. */
+async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return / Z /.test(stat.slice(stat.lastIndexOf(')')));
+}
+
+export async function isMounted(path: string): Promise<boolean> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text.split('\n').some((line) => unescape(line.split(' ')[4] ?? '') === path);
+}
+
+export const realProcessOps: ProcessOps = { find: findProcesses, stop: stopPid, isMounted };

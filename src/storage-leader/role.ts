@@ -1,0 +1,285 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LedRole, RoleContext } from '../agent/role.js';
+import { YcError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { Supervised, type ServiceSpec, type ServiceStatus } from '../lib/supervisor.js';
+import { monoMs, sleep, waitFor } from '../lib/time.js';
+import { programArgv } from '../services/postgres.js';
+import { addVip, hasVip, removeVip, type AddVipResult } from '../services/vip.js';
+import type { Check } from '../state/schema.js';
+import { realProcessOps } from './procs.js';
+import { serviceStopMs, teardown, type Held, type HeldVolume, type TeardownEnv } from './teardown.js';
+import { isUnavailable, type MountedVolume, type StorageLeaderDeps, type UnavailableService, type VipOps } from './types.js';
+
+const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => removeVip(i, c), has: (i, c) => hasVip(i, c) };
+
+interface Alarm {
+  detail: string;
+  at: number;
+}
+
+/**
+ * The storage leader: holds every volume (locked with its fencing token, mapped, mounted), runs the services
+ * on them and holds the storage VIP. Everything it takes in lead() is recorded in one Held value, and every exit
+ * (failed lead, stepDown, a stuck previous term) releases that value through the same ordered teardown.
+ */
+export class StorageLeaderRole implements LedRole {
+  private readonly log: Logger;
+  private readonly budgetMs: number;
+  private current: Held | undefined;
+  /** A previous term's resources that could not all be released (e.g. still mounted). */
+  private leftover: Held | undefined;
+  private leading: { token: number; since: string; arp: AddVipResult | undefined } | undefined;
+  private unavailable: UnavailableService[] = [];
+  private readonly alarms = new Map<string, Alarm>();
+  private leadAbort: AbortController | undefined;
+  private leadRun: Promise<void> | undefined;
+  private releasing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly ctx: RoleContext, private readonly deps: StorageLeaderDeps) {
+    this.log = ctx.logger.child({ role: 'storage-leader' });
+    this.budgetMs = deps.stepDownBudgetMs ?? 2000;
+  }
+
+  private get vipOps(): VipOps {
+    return this.deps.vipOps ?? realVipOps;
+  }
+
+  private get processOps(): NonNullable<StorageLeaderDeps['processOps']> {
+    return this.deps.processOps ?? realProcessOps;
+  }
+
+  mountPoint(volume: string): string {
+    return join(this.deps.mountRoot, volume);
+  }
+
+  private alarm(name: string, detail: string): void {
+    this.log.error('alarm', { alarm: name, detail });
+    this.alarms.set(name, { detail, at: monoMs() });
+  }
+
+  private env(): TeardownEnv {
+    return { driver: this.deps.driver, vipOps: this.vipOps, processOps: this.processOps, logger: this.log, budgetMs: this.budgetMs, alarm: (n, d) => this.alarm(n, d) };
+  }
+
+  /** Teardowns never overlap: a late one (from a lead that was still in flight) sees what the first left. */
+  private release(held: Held, reason: string): Promise<boolean> {
+    const next = this.releasing.then(() => teardown(held, this.env(), reason));
+    this.releasing = next.catch(() => undefined);
+    return next;
+  }
+
+  async lead(token: number, signal: AbortSignal): Promise<void> {
+    const holder = { node: this.ctx.node.hostname, token };
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal.reason);
+    if (signal.aborted) ac.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.leadAbort = ac;
+    const run = this.takeOver(holder, ac.signal);
+    this.leadRun = run.catch(() => undefined);
+    try {
+      await run;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async takeOver(holder: { node: string; token: number }, signal: AbortSignal): Promise<void> {
+    const d = this.deps;
+    let step = 'start';
+    const held: Held = { holder, volumes: [], services: [], vip: undefined };
+    const checkpoint = (): void => {
+      if (signal.aborted) throw new YcError('UNAVAILABLE', `leadership ended during ${step}: ${errorMessage(signal.reason)}`);
+    };
+    try {
+      if (this.leftover) {
+        step = 'releasing the previous term';
+        const clean = await this.release(this.leftover, 'before a new term');
+        if (!clean) throw new YcError('CONFLICT', 'the previous term\'s volumes are still held on this node');
+        this.leftover = undefined;
+      }
+      this.current = held;
+      this.unavailable = [];
+      if (d.createVolumes ?? true) {
+        for (const spec of d.volumes) {
+          step = `ensure ${spec.name}`;
+          await d.driver.ensure(spec);
+          checkpoint();
+        }
+      }
+      for (const spec of d.volumes) {
+        step = `lock ${spec.name}`;
+        const v: HeldVolume = { spec, locked: false, mapping: 'none', device: undefined, mountPoint: undefined };
+        held.volumes.push(v);
+        await d.driver.lock(spec.name, holder, { breakStale: true });
+        v.locked = true;
+        checkpoint();
+      }
+      for (const v of held.volumes) {
+        const name = v.spec.name;
+        step = `map ${name}`;
+        v.mapping = 'attempted';
+        v.device = await d.driver.map(name, holder);
+        v.mapping = 'mapped';
+        checkpoint();
+        step = `format ${name}`;
+        const formatted = await d.driver.formatIfBlank(v.device, v.spec.fsType);
+        if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: v.spec.fsType });
+        checkpoint();
+        step = `mount ${name}`;
+        const mp = this.mountPoint(name);
+        await mkdir(mp, { recursive: true });
+        v.mountPoint = mp;
+        await d.driver.mount(v.device, mp);
+        checkpoint();
+      }
+      step = 'start services';
+      for (const v of held.volumes) {
+        const mounted: MountedVolume = { name: v.spec.name, device: v.device!, mountPoint: v.mountPoint!, holder };
+        for (const s of d.services[v.spec.name]?.(mounted) ?? []) {
+          if (isUnavailable(s)) {
+            this.unavailable.push(s);
+            continue;
+          }
+          const sup = new Supervised(this.bounded(s), this.log);
+          held.services.push(sup);
+          sup.start();
+        }
+      }
+      step = 'wait for healthy services';
+      await this.waitHealthy(held, signal);
+      if (d.vip) {
+        step = `claim VIP ${d.vip.cidr}`;
+        held.vip = d.vip;
+        const arp = await this.vipOps.add(d.vip.iface, d.vip.cidr);
+        this.log.info('storage VIP claimed', { ...d.vip, changed: arp.changed, arp: arp.arp, arpError: arp.arpError });
+        checkpoint();
+        this.leading = { token: holder.token, since: new Date().toISOString(), arp };
+      } else {
+        this.leading = { token: holder.token, since: new Date().toISOString(), arp: undefined };
+      }
+      this.alarms.delete('storage-leader');
+      this.log.info('storage leader ready', { token: holder.token, volumes: d.volumes.map((v) => v.name) });
+    } catch (err) {
+      this.leading = undefined;
+      const msg = `lead failed at ${step}: ${errorMessage(err)}`;
+      this.alarm('storage-leader', msg);
+      const clean = await this.release(held, msg);
+      if (this.current === held) this.current = undefined;
+      if (!clean) this.leftover = held;
+      throw err instanceof YcError ? new YcError(err.code, msg, { cause: err }) : new YcError('INTERNAL', msg, { cause: err });
+    }
+  }
+
+  /** The spec's own stop timeout, capped by the share of the stepDown budget that services get. */
+  private bounded(spec: ServiceSpec): ServiceSpec {
+    return { ...spec, stopTimeoutMs: Math.min(spec.stopTimeoutMs ?? 10_000, serviceStopMs(this.budgetMs)) };
+  }
+
+  private async waitHealthy(held: Held, signal: AbortSignal): Promise<void> {
+    const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
+    try {
+      await waitFor('services to be healthy', () => (held.services.every((s) => s.status().healthy) ? true : undefined), { timeoutMs, intervalMs: 50, signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const sick = held.services.map((s) => s.status()).filter((s) => !s.healthy).map((s) => `${s.name} (${s.state}${s.lastError ? `: ${s.lastError}` : ''})`);
+      throw new YcError('TIMEOUT', `not healthy after ${timeoutMs} ms: ${sick.join(', ')}`);
+    }
+  }
+
+  async stepDown(reason: string): Promise<void> {
+    const t0 = monoMs();
+    this.leading = undefined;
+    this.leadAbort?.abort(new Error(reason));
+    // A lead in flight notices the abort at its next step and releases what it took; give it a short while.
+    if (this.leadRun) await Promise.race([this.leadRun, sleep(Math.floor(this.budgetMs * 0.1))]);
+    const held = this.current;
+    this.current = undefined;
+    if (held) {
+      const env = { ...this.env(), budgetMs: Math.max(1, this.budgetMs - (monoMs() - t0)) };
+      const run = this.releasing.then(() => teardown(held, env, reason));
+      this.releasing = run.catch(() => undefined);
+      const clean = await run.catch((err: unknown) => {
+        this.alarm('storage-teardown', `teardown failed: ${errorMessage(err)}`);
+        return false;
+      });
+      if (!clean) this.leftover = held;
+    }
+    this.unavailable = [];
+  }
+
+  /** Wanted argv of every service, as a follower would see it running (service factories are pure data). */
+  private wantedProcesses(): { service: string; argv: string[]; spec: ServiceSpec }[] {
+    const out: { service: string; argv: string[]; spec: ServiceSpec }[] = [];
+    for (const spec of this.deps.volumes) {
+      const mounted: MountedVolume = { name: spec.name, device: '', mountPoint: this.mountPoint(spec.name), holder: { node: this.ctx.node.hostname, token: 0 } };
+      for (const s of this.deps.services[spec.name]?.(mounted) ?? []) if (!isUnavailable(s)) out.push({ service: s.name, argv: programArgv(s), spec: s });
+    }
+    return out;
+  }
+
+  /** Non-leader guard: none of the role's services, mounts or VIP may be here; anything found is an alarm and is stopped. */
+  async follow(): Promise<void> {
+    if (this.current) return;
+    if (this.leftover) {
+      const clean = await this.release(this.leftover, 'retrying release while following');
+      if (clean) this.leftover = undefined;
+    }
+    const found: string[] = [];
+    const wanted = this.wantedProcesses();
+    for (const p of await this.processOps.find(wanted)) {
+      const spec = wanted.find((w) => w.service === p.service)?.spec;
+      found.push(`${p.service} (pid ${p.pid})`);
+      await this.processOps.stop(p.pid, spec?.stopSignal ?? 'SIGTERM', Math.min(spec?.stopTimeoutMs ?? 5000, 5000));
+    }
+    for (const spec of this.deps.volumes) {
+      const mp = this.mountPoint(spec.name);
+      if (!(await this.processOps.isMounted(mp).catch(() => false))) continue;
+      found.push(`volume ${spec.name} mounted at ${mp}`);
+      await this.deps.driver.unmount(mp, { timeoutMs: 2000 }).catch((err: unknown) => this.log.error('cannot unmount on a follower', { volume: spec.name, error: errorMessage(err) }));
+    }
+    const vip = this.deps.vip;
+    if (vip && (await this.vipOps.has(vip.iface, vip.cidr).catch(() => false))) {
+      found.push(`VIP ${vip.cidr} on ${vip.iface}`);
+      await this.vipOps.remove(vip.iface, vip.cidr).catch((err: unknown) => this.log.error('cannot remove VIP on a follower', { error: errorMessage(err) }));
+    }
+    if (found.length > 0) this.alarm('storage-split-brain', `found on a node that does not lead storage, and stopped: ${found.join(', ')}`);
+  }
+
+  isLeading(): boolean {
+    return this.leading !== undefined;
+  }
+
+  checks(): Check[] {
+    const hold = this.deps.alarmHoldMs ?? 300_000;
+    const now = monoMs();
+    for (const [name, a] of this.alarms) if (now - a.at > hold) this.alarms.delete(name);
+    const out: Check[] = [];
+    const failed = this.alarms.get('storage-leader');
+    if (this.leading) {
+      const l = this.leading;
+      const vip = this.deps.vip ? `; VIP ${this.deps.vip.cidr} on ${this.deps.vip.iface} (gratuitous ARP: ${l.arp?.arp ?? 'none'}${l.arp?.arpError ? `, ${l.arp.arpError}` : ''})` : '';
+      out.push({ name: 'storage-leader', ok: true, detail: `leading with token ${l.token} since ${l.since}: volumes ${this.deps.volumes.map((v) => v.name).join(', ')} mounted${vip}` });
+    } else if (failed) {
+      out.push({ name: 'storage-leader', ok: false, detail: failed.detail });
+    }
+    for (const [name, a] of this.alarms) if (name !== 'storage-leader') out.push({ name, ok: false, detail: a.detail });
+    if (this.leading) {
+      for (const s of this.services()) out.push({ name: `service:${s.name}`, ok: s.healthy, detail: s.lastError && !s.healthy ? `${s.state}: ${s.lastError}` : s.state });
+    }
+    return out;
+  }
+
+  services(): ServiceStatus[] {
+    const running = (this.current?.services ?? []).map((s) => s.status());
+    const since = this.leading?.since ?? new Date().toISOString();
+    const missing = this.unavailable.map((u): ServiceStatus => ({ name: u.name, state: 'failed', pid: undefined, restarts: 0, healthy: false, lastError: u.unavailable, since }));
+    return [...running, ...missing];
+  }
+}
+
+export function createStorageLeaderRole(ctx: RoleContext, deps: StorageLeaderDeps): StorageLeaderRole {
+  return new StorageLeaderRole(ctx, deps);
+}

@@ -1,0 +1,138 @@
+import { YcError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { Supervised } from '../lib/supervisor.js';
+import { monoMs, sleep } from '../lib/time.js';
+import type { LockHolder, VolumeDriver, VolumeSpec } from '../storage/driver.js';
+import type { ProcessOps, VipOps } from './types.js';
+
+export interface HeldVolume {
+  spec: VolumeSpec;
+  locked: boolean;
+  /** 'attempted': map was called but did not answer; unmap is tried, its failure tolerated. */
+  mapping: 'none' | 'attempted' | 'mapped';
+  device: string | undefined;
+  /** Set before mount is called, so a mount that half-happened is still undone. */
+  mountPoint: string | undefined;
+}
+
+/** Everything one leadership term has taken, released in reverse by teardown. */
+export interface Held {
+  holder: LockHolder;
+  volumes: HeldVolume[];
+  services: Supervised[];
+  vip: { iface: string; cidr: string } | undefined;
+}
+
+export interface TeardownEnv {
+  driver: VolumeDriver;
+  vipOps: VipOps;
+  processOps: ProcessOps;
+  logger: Logger;
+  budgetMs: number;
+  /** Called for anything left behind (the detail names it). */
+  alarm(name: string, detail: string): void;
+}
+
+/** Splits the stepDown budget: how long services may take to stop gracefully before SIGKILL. */
+export const serviceStopMs = (budgetMs: number): number => Math.floor(budgetMs * 0.5);
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new YcError('TIMEOUT', `${what} took longer than ${Math.round(ms)} ms`)), Math.max(1, ms));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Ordered, bounded release: VIP off; services stopped gracefully (SIGKILL only when their share of the budget
+ * runs out); then per volume unmount (a few retries), unmap, unlock. A volume that stays mounted keeps its map and
+ * its lock: the next leader breaks the lock with fencing, which is safer than letting it go unfenced.
+ * Returns true when everything was released; `held` keeps what was not.
+ */
+export async function teardown(held: Held, env: TeardownEnv, reason: string): Promise<boolean> {
+  const t0 = monoMs();
+  const deadline = t0 + env.budgetMs;
+  const left = (reserve = 0): number => Math.max(1, deadline - reserve - monoMs());
+  const log = env.logger;
+  let clean = true;
+
+  if (held.vip) {
+    const { iface, cidr } = held.vip;
+    try {
+      await withTimeout(env.vipOps.remove(iface, cidr), Math.min(left(), Math.max(200, env.budgetMs * 0.15)), 'removing the VIP');
+      held.vip = undefined;
+    } catch (err) {
+      clean = false;
+      env.alarm('storage-vip', `VIP ${cidr} could not be removed from ${iface}: ${errorMessage(err)}`);
+    }
+  }
+
+  if (held.services.length > 0) {
+    const services = held.services;
+    const stopAll = Promise.all(services.map((s) => s.stop()));
+    try {
+      await withTimeout(stopAll, Math.min(left(env.budgetMs * 0.3), serviceStopMs(env.budgetMs) + env.budgetMs * 0.1), 'stopping services');
+      held.services = [];
+    } catch (err) {
+      clean = false;
+      env.alarm('storage-teardown', `services did not stop: ${errorMessage(err)}`);
+      log.error('services did not stop in time', { reason, error: errorMessage(err) });
+    }
+  }
+
+  for (const v of [...held.volumes].reverse()) {
+    const name = v.spec.name;
+    if (v.mountPoint !== undefined) {
+      const mp = v.mountPoint;
+      let mounted = await env.processOps.isMounted(mp).catch(() => true);
+      for (let attempt = 0; mounted && attempt < 4 && left(env.budgetMs * 0.1) > 20; attempt++) {
+        if (attempt > 0) await sleep(Math.min(100, left(env.budgetMs * 0.1)));
+        try {
+          await env.driver.unmount(mp, { timeoutMs: Math.min(left(env.budgetMs * 0.1), 800) });
+        } catch (err) {
+          log.warn('unmount failed; retrying', { volume: name, attempt, error: errorMessage(err) });
+        }
+        mounted = await env.processOps.isMounted(mp).catch(() => true);
+      }
+      if (mounted) {
+        clean = false;
+        env.alarm('storage-teardown', `volume ${name} is still mounted at ${mp}; its lock is left for the next leader to break with fencing`);
+        continue;
+      }
+      v.mountPoint = undefined;
+    }
+    if (v.mapping !== 'none') {
+      try {
+        await withTimeout(env.driver.unmap(name), left(env.budgetMs * 0.05), `unmapping ${name}`);
+        v.mapping = 'none';
+        v.device = undefined;
+      } catch (err) {
+        if (v.mapping === 'mapped') {
+          clean = false;
+          env.alarm('storage-teardown', `volume ${name} could not be unmapped: ${errorMessage(err)}; its lock is left for the next leader`);
+          continue;
+        }
+        v.mapping = 'none';
+      }
+    }
+    if (v.locked) {
+      try {
+        await withTimeout(env.driver.unlock(name, held.holder), left(), `unlocking ${name}`);
+      } catch (err) {
+        // Not a danger: nothing of ours uses the volume any more; the next leader breaks the stale lock.
+        log.warn('unlock failed', { volume: name, error: errorMessage(err) });
+      }
+      v.locked = false;
+    }
+    held.volumes.splice(held.volumes.indexOf(v), 1);
+  }
+  log.info('storage released', { reason, clean, ms: monoMs() - t0 });
+  return clean;
+}
