@@ -1,0 +1,187 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isAlive } from '../lib/exec.js';
+import type { ServiceSpec } from '../lib/supervisor.js';
+import { monoMs } from '../lib/time.js';
+import { createStorageLeaderRole, type StorageLeaderRole } from './role.js';
+import { FakeDriver, FakeProcesses, FakeVip, fakeRoleContext } from './testing.js';
+import type { StorageLeaderDeps, VolumeServices } from './types.js';
+
+const volumes: StorageLeaderDeps['volumes'] = [
+  { name: 'a', sizeMiB: 64, fsType: 'ext4' },
+  { name: 'b', sizeMiB: 64, fsType: 'ext4' },
+];
+
+/** A long-running child that stops on SIGTERM (or ignores it), healthy at once unless told otherwise. */
+function sleeper(name: string, o: { ignoreTerm?: boolean; healthy?: boolean } = {}): ServiceSpec {
+  const script = o.ignoreTerm ? "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)" : 'setInterval(() => {}, 1000)';
+  return { name, command: process.execPath, args: ['-e', script], health: () => Promise.resolve(o.healthy ?? true), healthIntervalMs: 20, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 };
+}
+
+interface Rig {
+  role: StorageLeaderRole;
+  journal: string[];
+  driver: FakeDriver;
+  vip: FakeVip;
+  procs: FakeProcesses;
+  cleanup: () => void;
+}
+
+function rig(services: Record<string, VolumeServices>, extra: Partial<StorageLeaderDeps> = {}): Rig {
+  const journal: string[] = [];
+  const driver = new FakeDriver(journal);
+  const vip = new FakeVip(journal);
+  const procs = new FakeProcesses(driver);
+  const mountRoot = mkdtempSync(join(tmpdir(), 'ycsl-'));
+  const role = createStorageLeaderRole(fakeRoleContext('n1'), {
+    driver, volumes, mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, ...extra,
+  });
+  return { role, journal, driver, vip, procs, cleanup: () => rmSync(mountRoot, { recursive: true, force: true }) };
+}
+
+test('lead takes volumes in order, starts services, then claims the VIP; stepDown releases in reverse after the services stopped', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')], b: () => [sleeper('svc-b')] });
+  t.after(r.cleanup);
+  await r.role.lead(7, new AbortController().signal);
+  assert.deepEqual(r.journal, ['ensure a', 'ensure b', 'lock a n1/7 breakStale', 'lock b n1/7 breakStale', 'map a', 'format /dev/fake-a', 'mount /dev/fake-a', 'map b', 'format /dev/fake-b', 'mount /dev/fake-b', 'vip add']);
+  const services = r.role.services();
+  assert.deepEqual(services.map((s) => [s.name, s.state, s.healthy]), [['svc-a', 'running', true], ['svc-b', 'running', true]]);
+  assert.ok(r.role.checks().every((c) => c.ok));
+  assert.match(r.role.checks().find((c) => c.name === 'storage-leader')!.detail, /token 7.*gratuitous ARP: iputils-arping/);
+  const pids = services.map((s) => s.pid!);
+  const aliveAtUnmount: boolean[] = [];
+  r.driver.onUnmount = () => aliveAtUnmount.push(...pids.map(isAlive));
+  r.journal.length = 0;
+  const t0 = monoMs();
+  await r.role.stepDown('test');
+  assert.ok(monoMs() - t0 < 1000, 'within the budget');
+  assert.deepEqual(r.journal, ['vip remove', 'unmount b', 'unmap b', 'unlock b n1/7', 'unmount a', 'unmap a', 'unlock a n1/7']);
+  assert.deepEqual(aliveAtUnmount, [false, false, false, false], 'services are gone before any unmount');
+  assert.deepEqual(r.role.services(), []);
+  assert.equal(r.vip.on, false);
+});
+
+test('a lock held by a live holder with a larger token: lead fails, undoes, alarms, touches nothing', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')], b: () => [sleeper('svc-b')] });
+  t.after(r.cleanup);
+  r.driver.locks.set('b', { node: 'n2', token: 9 });
+  await assert.rejects(r.role.lead(7, new AbortController().signal), /lead failed at lock b: .*locked by n2 with token 9/);
+  assert.deepEqual(r.journal, ['ensure a', 'ensure b', 'lock a n1/7 breakStale', 'lock b n1/7 breakStale', 'unlock a n1/7']);
+  const check = r.role.checks().find((c) => c.name === 'storage-leader');
+  assert.equal(check?.ok, false);
+  assert.match(check.detail, /lead failed at lock b/);
+  assert.deepEqual(r.role.services(), []);
+  assert.deepEqual(r.driver.locks.get('b'), { node: 'n2', token: 9 }, 'the other holder keeps its lock');
+  // The election then calls stepDown: nothing left to do, and the alarm stays.
+  r.journal.length = 0;
+  await r.role.stepDown('leader start failed');
+  assert.deepEqual(r.journal, []);
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-leader')?.ok, false);
+});
+
+test('a service that never becomes healthy: lead fails after the bound, the service is stopped and the volumes released, no VIP', async (t) => {
+  const r = rig({ a: () => [sleeper('sick', { healthy: false })] }, { startTimeoutMs: 300 });
+  t.after(r.cleanup);
+  await assert.rejects(r.role.lead(3, new AbortController().signal), /lead failed at wait for healthy services: not healthy after 300 ms: sick \(starting\)/);
+  assert.ok(!r.journal.includes('vip add'));
+  assert.deepEqual(r.journal.slice(-6), ['unmount b', 'unmap b', 'unlock b n1/3', 'unmount a', 'unmap a', 'unlock a n1/3']);
+  assert.equal(r.driver.mounts.size, 0);
+  assert.equal(r.driver.locks.size, 0);
+});
+
+test('a mount failure undoes the map and the locks of every volume', async (t) => {
+  const r = rig({});
+  t.after(r.cleanup);
+  r.driver.fail.mount = new Map([['b', new Error('wrong fs type')]]);
+  await assert.rejects(r.role.lead(4, new AbortController().signal), /lead failed at mount b: wrong fs type/);
+  assert.deepEqual(r.journal.slice(-5), ['unmap b', 'unlock b n1/4', 'unmount a', 'unmap a', 'unlock a n1/4']);
+  assert.equal(r.driver.locks.size, 0);
+});
+
+test('stepDown kills a service that ignores its stop signal, still within the budget', async (t) => {
+  const r = rig({ a: () => [sleeper('stubborn', { ignoreTerm: true })] });
+  t.after(r.cleanup);
+  await r.role.lead(5, new AbortController().signal);
+  const pid = r.role.services()[0]!.pid!;
+  const t0 = monoMs();
+  await r.role.stepDown('test');
+  const ms = monoMs() - t0;
+  assert.ok(ms < 1000, `stepDown took ${ms} ms`);
+  assert.equal(isAlive(pid), false);
+  assert.equal(r.driver.locks.size, 0);
+});
+
+test('unmount that keeps failing: map and lock are left for the next leader, an alarm is raised, the budget holds; the next term retries', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  await r.role.lead(5, new AbortController().signal);
+  const pid = r.role.services()[0]!.pid!;
+  r.driver.fail.unmount = new Map([['a', new Error('target is busy')]]);
+  const t0 = monoMs();
+  await r.role.stepDown('test');
+  assert.ok(monoMs() - t0 < 1000);
+  assert.equal(isAlive(pid), false);
+  assert.ok(r.journal.filter((l) => l === 'unmount a').length >= 2, 'retried');
+  assert.ok(!r.journal.includes('unmap a') && !r.journal.includes('unlock a n1/5'));
+  assert.equal(r.driver.locks.get('a')?.token, 5);
+  assert.match(r.role.checks().find((c) => c.name === 'storage-teardown')?.detail ?? '', /volume a is still mounted/);
+  r.driver.fail.unmount = undefined;
+  r.journal.length = 0;
+  await r.role.lead(6, new AbortController().signal);
+  assert.deepEqual(r.journal.slice(0, 4), ['unmount a', 'unmap a', 'unlock a n1/5', 'ensure a']);
+  await r.role.stepDown('done');
+});
+
+test('stepDown while lead is still mounting: lead rejects and everything taken is released', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  let open!: () => void;
+  r.driver.mountGate = new Promise((resolve) => (open = resolve));
+  const election = new AbortController();
+  const leading = r.role.lead(8, election.signal);
+  const rejected = assert.rejects(leading, /leadership ended during mount a/);
+  while (!r.journal.includes('mount /dev/fake-a')) await new Promise((resolve) => setImmediate(resolve));
+  election.abort(new Error('deadline'));
+  const down = r.role.stepDown('deadline');
+  open();
+  await down;
+  await rejected;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(r.driver.mounts.size, 0);
+  assert.equal(r.driver.locks.size, 0);
+  assert.deepEqual(r.role.services(), []);
+  assert.ok(!r.journal.includes('vip add'));
+});
+
+test('follow: a service process, a mount or the VIP on a non-leader is a split-brain alarm and is stopped', async (t) => {
+  const r = rig({ a: (v) => [{ ...sleeper('pg'), command: '/bin/pg', args: ['-D', join(v.mountPoint, 'data')], stopSignal: 'SIGINT' }] });
+  t.after(r.cleanup);
+  await r.role.follow();
+  assert.deepEqual(r.role.checks(), [], 'nothing found, nothing reported');
+  const mp = r.role.mountPoint('a');
+  r.procs.running = [{ pid: 4242, service: 'pg', argv: ['/bin/pg', '-D', join(mp, 'data')] }, { pid: 4343, service: 'pg', argv: ['/bin/pg', '-D', '/elsewhere'] }];
+  r.vip.on = true;
+  r.driver.mounts.set(mp, '/dev/fake-a');
+  await r.role.follow();
+  assert.deepEqual(r.procs.stopped, [{ pid: 4242, signal: 'SIGINT' }]);
+  assert.equal(r.vip.on, false);
+  assert.equal(r.driver.mounts.size, 0);
+  const alarm = r.role.checks().find((c) => c.name === 'storage-split-brain');
+  assert.equal(alarm?.ok, false);
+  assert.match(alarm.detail, /pg \(pid 4242\), volume a mounted at .*, VIP 10\.0\.0\.100\/24 on eth0/);
+});
+
+test('an unavailable service is reported, not started nor awaited', async (t) => {
+  const r = rig({ a: () => [{ name: 'qdrant', unavailable: 'qdrant binary not installed (/opt/qdrant)' }] });
+  t.after(r.cleanup);
+  await r.role.lead(2, new AbortController().signal);
+  const s = r.role.services();
+  assert.deepEqual(s.map((x) => [x.name, x.state, x.lastError]), [['qdrant', 'failed', 'qdrant binary not installed (/opt/qdrant)']]);
+  const c = r.role.checks().find((x) => x.name === 'service:qdrant');
+  assert.equal(c?.ok, false);
+  await r.role.stepDown('done');
+  assert.deepEqual(r.role.services(), []);
+});

@@ -1,0 +1,130 @@
+import type { RoleContext } from '../agent/role.js';
+import { YcError } from '../lib/errors.js';
+import { silentLogger } from '../lib/log.js';
+import type { AddVipResult } from '../services/vip.js';
+import type { AgentConfig } from '../agent/config.js';
+import type { StateClient } from '../state/client.js';
+import type { NodeRecord } from '../state/schema.js';
+import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from '../storage/driver.js';
+import type { FoundProcess, ProcessOps, VipOps } from './types.js';
+
+/** Test doubles for the role's unit tests: every call lands in one journal, in order. */
+export class FakeDriver implements VolumeDriver {
+  readonly kind = 'fake';
+  readonly journal: string[];
+  readonly locks = new Map<string, LockHolder>();
+  readonly mounts = new Map<string, string>();
+  /** Volume name → error thrown by that operation. */
+  fail: Partial<Record<'lock' | 'map' | 'mount' | 'unmount' | 'unmap', Map<string, Error>>> = {};
+  /** Called inside unmount, before it takes effect (to look at what is still running). */
+  onUnmount: ((mountPoint: string) => void) | undefined;
+  /** When set, mount waits for this promise (to abort a lead mid-flight). */
+  mountGate: Promise<void> | undefined;
+
+  constructor(journal: string[]) {
+    this.journal = journal;
+  }
+
+  private failIf(op: keyof FakeDriver['fail'], name: string): void {
+    const err = this.fail[op]?.get(name);
+    if (err) throw err;
+  }
+
+  ensure(spec: VolumeSpec): Promise<{ created: boolean }> {
+    this.journal.push(`ensure ${spec.name}`);
+    return Promise.resolve({ created: false });
+  }
+  exists(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+  status(name: string): Promise<VolumeStatus> {
+    return Promise.resolve({ name, exists: true, holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: true });
+  }
+  lock(name: string, holder: LockHolder, opts: { breakStale: boolean }): Promise<void> {
+    this.journal.push(`lock ${name} ${holder.node}/${holder.token}${opts.breakStale ? ' breakStale' : ''}`);
+    this.failIf('lock', name);
+    const cur = this.locks.get(name);
+    if (cur && cur.token >= holder.token && cur.node !== holder.node) return Promise.reject(new YcError('CONFLICT', `volume ${name} is locked by ${cur.node} with token ${cur.token}`));
+    this.locks.set(name, holder);
+    return Promise.resolve();
+  }
+  unlock(name: string, holder: LockHolder): Promise<void> {
+    this.journal.push(`unlock ${name} ${holder.node}/${holder.token}`);
+    this.locks.delete(name);
+    return Promise.resolve();
+  }
+  map(name: string): Promise<string> {
+    this.journal.push(`map ${name}`);
+    this.failIf('map', name);
+    return Promise.resolve(`/dev/fake-${name}`);
+  }
+  unmap(name: string): Promise<void> {
+    this.journal.push(`unmap ${name}`);
+    this.failIf('unmap', name);
+    return Promise.resolve();
+  }
+  formatIfBlank(device: string): Promise<boolean> {
+    this.journal.push(`format ${device}`);
+    return Promise.resolve(false);
+  }
+  async mount(device: string, mountPoint: string): Promise<void> {
+    this.journal.push(`mount ${device}`);
+    if (this.mountGate) await this.mountGate;
+    this.failIf('mount', device.replace('/dev/fake-', ''));
+    this.mounts.set(mountPoint, device);
+  }
+  unmount(mountPoint: string): Promise<void> {
+    const name = this.mounts.get(mountPoint)?.replace('/dev/fake-', '') ?? '?';
+    this.journal.push(`unmount ${name}`);
+    this.onUnmount?.(mountPoint);
+    this.failIf('unmount', name);
+    this.mounts.delete(mountPoint);
+    return Promise.resolve();
+  }
+}
+
+export class FakeVip implements VipOps {
+  on = false;
+  constructor(private readonly journal: string[]) {}
+  add(): Promise<AddVipResult> {
+    this.journal.push('vip add');
+    const changed = !this.on;
+    this.on = true;
+    return Promise.resolve({ changed, arp: 'iputils-arping' });
+  }
+  remove(): Promise<boolean> {
+    this.journal.push('vip remove');
+    const changed = this.on;
+    this.on = false;
+    return Promise.resolve(changed);
+  }
+  has(): Promise<boolean> {
+    return Promise.resolve(this.on);
+  }
+}
+
+export class FakeProcesses implements ProcessOps {
+  running: FoundProcess[] = [];
+  stopped: { pid: number; signal: NodeJS.Signals }[] = [];
+  constructor(private readonly driver: FakeDriver) {}
+  find(wanted: { service: string; argv: string[] }[]): Promise<FoundProcess[]> {
+    return Promise.resolve(this.running.filter((p) => wanted.some((w) => w.service === p.service && w.argv.join(' ') === p.argv.join(' '))));
+  }
+  stop(pid: number, signal: NodeJS.Signals): Promise<void> {
+    this.stopped.push({ pid, signal });
+    this.running = this.running.filter((p) => p.pid !== pid);
+    return Promise.resolve();
+  }
+  isMounted(path: string): Promise<boolean> {
+    return Promise.resolve(this.driver.mounts.has(path));
+  }
+}
+
+export function fakeRoleContext(hostname = 'n1'): RoleContext {
+  return {
+    state: {} as StateClient,
+    node: { hostname } as NodeRecord,
+    config: {} as AgentConfig,
+    logger: silentLogger,
+  };
+}
