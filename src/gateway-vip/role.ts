@@ -7,7 +7,7 @@ import { isAlive } from '../lib/exec.js';
 import type { ServiceStatus } from '../lib/supervisor.js';
 import { Supervised } from '../lib/supervisor.js';
 import { keys, prefixes } from '../state/keys.js';
-import type { Check } from '../state/schema.js';
+import { defaultConfig, type Check } from '../state/schema.js';
 import { keepalivedService, renderKeepalivedConf, validateKeepalivedConf, type KeepalivedFiles, type VrrpOptions } from '../services/keepalived.js';
 import { defaultGatewayVipOptions, desiredVrrp, type GatewayVipOptions } from './desired.js';
 import { holdsAddress, readPid, removeAddress, stopStaleKeepalived, writeValidatedIfChanged } from './host.js';
@@ -91,8 +91,10 @@ export class GatewayVipRole implements AlwaysRole {
 
   private failSync(err: unknown): void {
     this.retrySoon = true;
-    this.config = { ok: this.started && this.config.ok, detail: `cannot render from etcd: ${errorMessage(err)}` };
-    this.ctx.logger.warn('gateway VIP: render failed', { error: errorMessage(err) });
+    const detail = `cannot render from etcd: ${errorMessage(err)}`;
+    // Retried every second while etcd is away: log the first of each kind only.
+    if (detail !== this.config.detail) this.ctx.logger.warn('gateway VIP: render failed', { error: errorMessage(err) });
+    this.config = { ok: this.started && this.config.ok, detail };
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -132,8 +134,8 @@ export class GatewayVipRole implements AlwaysRole {
 
   /** Read etcd, render, write if changed (validated), then start or reload keepalived. */
   private async sync(): Promise<void> {
-    const config = await this.ctx.state.getValue(keys.config);
-    if (!config) throw new Error('no cluster config in etcd');
+    // No config written yet means the defaults, as everywhere else (allocation, config edits).
+    const config = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
     const nodes = (await this.ctx.state.list(prefixes.nodes)).entries.map((e) => e.value);
     const self = this.ctx.node;
     const vrrp = desiredVrrp({ config, nodes, self: { hostname: self.hostname, ip: self.ip, interface: this.ctx.config.interface, apiPort: this.ctx.config.apiPort } }, this.opts);

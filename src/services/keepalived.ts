@@ -76,6 +76,8 @@ export function renderKeepalivedConf(o: VrrpOptions): string {
     // A second gratuitous-ARP burst 1 s after taking over refreshes neighbours that missed the first.
     '  vrrp_garp_master_delay 1',
     '  vrrp_garp_master_repeat 3',
+    // Real-time scheduling: at 0.1 s adverts a busy CPU would otherwise delay adverts into false failovers.
+    '  max_auto_priority',
     '}',
   ];
   if (o.track) {
