@@ -107,7 +107,7 @@ test('a volume locked by a live holder with a larger token: lead fails with an a
     await assert.rejects(role.lead(12, new AbortController().signal), /lead failed at lock pg: .*locked by n2/);
     const alarm = role.checks().find((c) => c.name === 'storage-leader');
     assert.equal(alarm?.ok, false);
-    assert.match(alarm!.detail, /lock pg/);
+    assert.match(alarm.detail, /lock pg/);
     assert.deepEqual((await driver.status('pg')).holder, holder);
     assert.equal(isMountPoint(join(base, 'mnt', 'pg')), false);
     assert.deepEqual(role.services(), []);
