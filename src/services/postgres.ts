@@ -1,6 +1,6 @@
 import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { YcError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
@@ -76,6 +76,8 @@ async function userIds(user: string): Promise<{ uid: number; gid: number }> {
 /** Creates `dir` if needed and hands it to the service user. */
 export async function ownedDir(dir: string, user: string, mode: number): Promise<void> {
   const { uid, gid } = await userIds(user);
+  // Parents get the default mode: the service user must be able to walk down to its directory.
+  await mkdir(dirname(dir), { recursive: true });
   await mkdir(dir, { recursive: true, mode });
   await chown(dir, uid, gid);
   await chmod(dir, mode);
