@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Watcher } from 'etcd3';
 import { errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/log.js';
+import { RateLimitedLog, type Logger } from '../lib/log.js';
 import { Metrics } from '../lib/metrics.js';
 import { Supervised } from '../lib/supervisor.js';
 import { sleep } from '../lib/time.js';
@@ -47,9 +47,12 @@ export class Agent {
   private api: Server | undefined;
   private watchers: Watcher[] = [];
   private etcdReachable = false;
+  private actionFailures = new Map<string, string>();
+  private readonly actionLog: RateLimitedLog;
 
   constructor(readonly config: AgentConfig, private readonly logger: Logger) {
     mkdirSync(config.dataDir, { recursive: true });
+    this.actionLog = new RateLimitedLog(logger, 30_000);
     this.journal = new Journal(join(config.dataDir, 'journal.jsonl'), config.mac);
     this.state = new StateClient({ endpoints: config.etcdEndpoints, ...(config.etcdTls ? { tls: config.etcdTls } : {}) });
   }
@@ -86,6 +89,9 @@ export class Agent {
     for (const role of this.roles.values()) {
       checks.push(...role.checks());
       services.push(...role.services());
+    }
+    if (this.actionFailures.size) {
+      checks.push({ name: 'agent-actions', ok: false, detail: [...this.actionFailures].map(([a, e]) => `${a}: ${e}`).join('; ') });
     }
     const leaderships = [...this.elections.values()].filter((s) => s.election.isLeader()).map((s) => s.election.name);
     return { healthy: checks.every((c) => c.ok), node: this.node?.hostname ?? this.config.mac, checks, services, leaderships, decision: this.lastDecision };
@@ -140,7 +146,7 @@ export class Agent {
       etcdReachable: this.etcdReachable,
       drained: this.drained,
       wantedElections: type ? ELECTIONS_BY_TYPE[type] : [],
-      wantedRoles: type ? ROLES_BY_TYPE[type] : [],
+      wantedRoles: type ? ROLES_BY_TYPE[type].filter((r) => r in ALWAYS_ROLES) : [],
       elections: [...this.elections].map(([name, s]) => ({ name, paused: s.paused })),
       roles: [...this.roles.keys()],
       publishedStatus: this.publishedStatus,
@@ -148,7 +154,19 @@ export class Agent {
     });
     if (decision.reason !== this.lastDecision.reason) this.logger.info('decision', { reason: decision.reason, actions: decision.actions.map((a) => a.kind) });
     this.lastDecision = decision;
-    for (const action of decision.actions) await this.act(action, status.doc);
+    // Each action stands alone: one that fails (a role that cannot start) must not block the others,
+    // least of all publishing the status that tells the operator about it.
+    const failures = new Map<string, string>();
+    for (const action of decision.actions) {
+      try {
+        await this.act(action, status.doc);
+      } catch (err) {
+        const what = 'election' in action ? `${action.kind} ${action.election}` : 'role' in action ? `${action.kind} ${action.role}` : action.kind;
+        failures.set(what, errorMessage(err));
+        this.actionLog.warn(what, 'agent action failed', { action: what, error: errorMessage(err) });
+      }
+    }
+    this.actionFailures = failures;
   }
 
   private async probeEtcd(): Promise<boolean> {
@@ -209,8 +227,13 @@ export class Agent {
         const factory = ALWAYS_ROLES[action.role];
         if (!factory) return;
         const role = factory(this.roleContext());
+        try {
+          await role.start();
+        } catch (err) {
+          await role.stop().catch(() => undefined);
+          throw err;
+        }
         this.roles.set(action.role, role);
-        await role.start();
         return;
       }
       case 'stop-role': {

@@ -45,6 +45,8 @@ export class Election {
   private watcher: Watcher | undefined;
   private currentLeader: LeaderValue | undefined;
   private stopping: Promise<void> | undefined;
+  /** After stepping down, leave the key to the others for one TTL, so a resign really hands over. */
+  private holdOffUntil = 0;
   private readonly ttlMs: number;
   private readonly marginMs: number;
 
@@ -107,6 +109,11 @@ export class Election {
     while (this.running) {
       if (this.paused || this.leading) {
         await this.waitForWake(this.leading ? this.ttlMs : 60_000);
+        continue;
+      }
+      const holdOff = this.holdOffUntil - monoMs();
+      if (holdOff > 0) {
+        await this.waitForWake(holdOff);
         continue;
       }
       try {
@@ -231,6 +238,7 @@ export class Election {
     if (!this.leading) return Promise.resolve();
     this.stopping = (async () => {
       this.leading = false;
+      this.holdOffUntil = monoMs() + this.ttlMs;
       clearTimeout(this.deadlineTimer);
       this.leadership?.abort(new Error(reason));
       this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason });
