@@ -62,15 +62,16 @@ export function readJournals(name: string): JournalLine[] {
 /** Checks an election's journal: no leader starts before the previous one stopped (or died), tokens grow. */
 export function overlaps(journal: JournalLine[], election: string, died: Map<string, number> = new Map()): string[] {
   const problems: string[] = [];
-  let holder: { node: string; token: number } | undefined;
+  let holder: { node: string; token: number; since: number } | undefined;
   let lastToken = 0;
   for (const e of journal.filter((j) => j.election === election)) {
-    if (holder && died.has(holder.node) && died.get(holder.node)! <= e.t) holder = undefined;
+    const death = holder ? died.get(holder.node) : undefined;
+    if (holder && death !== undefined && death >= holder.since && death <= e.t) holder = undefined;
     if (e.event === 'leading') {
       if (holder) problems.push(`${e.node} started leading at ${e.t} while ${holder.node} still led`);
       if ((e.token ?? 0) <= lastToken) problems.push(`token ${e.token} of ${e.node} is not above ${lastToken}`);
       lastToken = e.token ?? 0;
-      holder = { node: e.node, token: e.token ?? 0 };
+      holder = { node: e.node, token: e.token ?? 0, since: e.t };
     } else if (holder?.node === e.node) holder = undefined;
   }
   return problems;
