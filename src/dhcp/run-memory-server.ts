@@ -2,7 +2,7 @@
  * Runs the DHCP server over the memory backend, for lab tests and benchmarks:
  *   node --import tsx src/dhcp/run-memory-server.ts --server-ip 10.77.0.1 --subnet 10.77.0.0/24 \
  *     --range 10.77.0.100-10.77.0.150 [--reserve MAC,IP,HOSTNAME,TYPE]... [--router IP] [--dns IP]... [--ntp IP]...
- *     [--domain NAME] [--lease SECONDS] [--tftp IP] [--boot-host HOST] [--boot-port PORT] [--port 67] [--bind ADDR]
+ *     [--domain NAME] [--lease SECONDS] [--tftp IP] [--boot-host HOST] [--boot-port PORT] [--port 67] [--bind ADDR] [--interface IFACE]
  * Prints "DHCP-READY <json>" when listening; on SIGTERM/SIGINT prints "DHCP-STATS <json>" and exits.
  */
 import { parseArgs } from 'node:util';
@@ -27,6 +27,7 @@ const { values: a } = parseArgs({
     'boot-port': { type: 'string', default: '8080' },
     port: { type: 'string', default: '67' },
     bind: { type: 'string', default: '0.0.0.0' },
+    interface: { type: 'string' },
   },
 });
 
@@ -53,7 +54,7 @@ if (!serverIp || !a.subnet || !rangeStart || !rangeEnd) {
     leaseSeconds,
     boot: { tftpServer: a.tftp ?? serverIp, bootHost: a['boot-host'] ?? serverIp, bootPort: Number(a['boot-port']) },
   }, backend);
-  const server = await startDhcpServer({ handler, port: Number(a.port), bindAddress: a.bind, logger: createLogger({ fields: { svc: 'dhcp' } }) });
+  const server = await startDhcpServer({ handler, port: Number(a.port), bindAddress: a.bind, ...(a.interface !== undefined && { interfaceName: a.interface }), logger: createLogger({ fields: { svc: 'dhcp' } }) });
   process.stdout.write(`DHCP-READY ${JSON.stringify(server.address)}\n`);
   const stop = (): void => {
     process.stdout.write(`DHCP-STATS ${JSON.stringify({ ...server.stats(), leases: backend.activeLeases().length })}\n`);

@@ -1,4 +1,4 @@
-/** The thin socket layer: a UDP socket on port 67 feeding processDatagram and sending what it decides. */
+/** The thin socket layer: UDP port 67 feeding processDatagram and sending what it decides. */
 import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { YcError } from '../lib/errors.js';
@@ -12,10 +12,12 @@ export interface DhcpServerOptions {
   /** Defaults to 0.0.0.0: clients without an address send from 0.0.0.0 to 255.255.255.255. */
   bindAddress?: string;
   /**
-   * The served link. It must exist and carry an IPv4 address; node:dgram cannot set SO_BINDTODEVICE,
-   * so on a multi-homed host the namespace (or bindAddress) is what limits the server to one link.
+   * The served link. Replies are sent from its first IPv4 address (or `sourceAddress`), which makes
+   * Linux send 255.255.255.255 out of this link instead of following the routing table.
+   * node:dgram cannot set SO_BINDTODEVICE, so requests arriving on other links are still received.
    */
   interfaceName?: string;
+  sourceAddress?: string;
   logger: Logger;
 }
 
@@ -25,23 +27,45 @@ export interface DhcpServer {
   address: { address: string; port: number };
 }
 
-export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
-  const log = opts.logger;
-  const dropLog = new RateLimitedLog(log);
-  const stats = new DhcpStats();
-  if (opts.interfaceName !== undefined) checkInterface(opts.interfaceName);
-  const sock = dgram.createSocket({ type: 'udp4' });
+function interfaceIpv4(name: string): string {
+  const addr = networkInterfaces()[name]?.find((a) => a.family === 'IPv4');
+  if (!addr) throw new YcError('BAD_INPUT', `interface "${name}" does not exist or has no IPv4 address`);
+  return addr.address;
+}
+
+async function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<dgram.Socket> {
+  const sock = dgram.createSocket({ type: 'udp4', reuseAddr });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
-    sock.bind({ port: opts.port ?? 67, address: opts.bindAddress ?? '0.0.0.0' }, () => {
+    sock.bind({ port, address }, () => {
       sock.off('error', reject);
       resolve();
     });
   });
   sock.setBroadcast(true);
+  return sock;
+}
+
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const log = opts.logger;
+  const dropLog = new RateLimitedLog(log);
+  const stats = new DhcpStats();
+  const bindAddress = opts.bindAddress ?? '0.0.0.0';
+  const source = opts.sourceAddress ?? (opts.interfaceName === undefined ? undefined : interfaceIpv4(opts.interfaceName));
+  // Wildcard and address-bound sockets on the same port need SO_REUSEADDR on both.
+  const twoSockets = source !== undefined && source !== bindAddress;
+  const recv = await bindSocket(bindAddress, opts.port ?? 67, twoSockets);
+  const port = recv.address().port;
+  let out: dgram.Socket;
+  try {
+    out = twoSockets ? await bindSocket(source, port, true) : recv;
+  } catch (err) {
+    recv.close();
+    throw err;
+  }
   let closed = false;
-  sock.on('error', (err) => log.error('dhcp socket error', { error: err.message }));
-  sock.on('message', (msg, rinfo) => {
+
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     void processDatagram(msg, opts.handler, stats).then((r) => {
       if (r.kind === 'drop') {
         dropLog.warn(r.reason, 'dropped DHCP packet', { reason: r.reason, detail: r.detail, from: `${rinfo.address}:${rinfo.port}` });
@@ -51,26 +75,26 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (r.kind !== 'send' || closed) return;
       const onError = (err: Error): void => dropLog.warn(`send:${err.message}`, 'cannot send DHCP reply', { to: r.to, error: err.message });
       try {
-        sock.send(r.bytes, r.to.port, r.to.address, (err) => err && onError(err));
+        out.send(r.bytes, r.to.port, r.to.address, (err) => err && onError(err));
       } catch (err) {
         onError(err as Error);
       }
     });
-  });
-  const a = sock.address();
-  log.info('dhcp server listening', { address: a.address, port: a.port, interface: opts.interfaceName });
+  };
+  const sockets = twoSockets ? [recv, out] : [recv];
+  for (const s of sockets) {
+    // Unicast to our address (relays, renewals) reaches the address-bound socket, broadcasts the wildcard one.
+    s.on('message', onMessage);
+    s.on('error', (err) => log.error('dhcp socket error', { error: err.message }));
+  }
+  log.info('dhcp server listening', { address: bindAddress, port, source, interface: opts.interfaceName });
   return {
     stats: () => stats.snapshot(),
-    address: { address: a.address, port: a.port },
-    close: () => {
-      if (closed) return Promise.resolve();
+    address: { address: bindAddress, port },
+    close: async () => {
+      if (closed) return;
       closed = true;
-      return new Promise<void>((resolve) => sock.close(() => resolve()));
+      await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },
   };
-}
-
-function checkInterface(name: string): void {
-  const addrs = networkInterfaces()[name];
-  if (!addrs?.some((a) => a.family === 'IPv4')) throw new YcError('BAD_INPUT', `interface "${name}" does not exist or has no IPv4 address`);
 }
