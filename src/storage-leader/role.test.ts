@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive } from '../lib/exec.js';
@@ -15,10 +15,17 @@ const volumes: StorageLeaderDeps['volumes'] = [
   { name: 'b', sizeMiB: 64, fsType: 'ext4' },
 ];
 
+const readyFile = (name: string): string => join(tmpdir(), `ycsl-ready-${process.pid}-${name}`);
+
 /** A long-running child that stops on SIGTERM (or ignores it), healthy at once unless told otherwise. */
 function sleeper(name: string, o: { ignoreTerm?: boolean; healthy?: boolean } = {}): ServiceSpec {
-  const script = o.ignoreTerm ? "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)" : 'setInterval(() => {}, 1000)';
-  return { name, command: process.execPath, args: ['-e', script], health: () => Promise.resolve(o.healthy ?? true), healthIntervalMs: 20, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 };
+  if (o.ignoreTerm) {
+    // Healthy only once the handler is in place, so the stop really meets a process that ignores SIGTERM.
+    const ready = readyFile(name);
+    const script = `process.on('SIGTERM', () => {}); require('fs').writeFileSync(${JSON.stringify(ready)}, ''); setInterval(() => {}, 1000)`;
+    return { name, command: process.execPath, args: ['-e', script], health: () => Promise.resolve(existsSync(ready)), healthIntervalMs: 20, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 };
+  }
+  return { name, command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], health: () => Promise.resolve(o.healthy ?? true), healthIntervalMs: 20, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 };
 }
 
 interface Rig {
@@ -46,7 +53,7 @@ test('lead takes volumes in order, starts services, then claims the VIP; stepDow
   const r = rig({ a: () => [sleeper('svc-a')], b: () => [sleeper('svc-b')] });
   t.after(r.cleanup);
   await r.role.lead(7, new AbortController().signal);
-  assert.deepEqual(r.journal, ['ensure a', 'ensure b', 'lock a n1/7 breakStale', 'lock b n1/7 breakStale', 'map a', 'format /dev/fake-a', 'mount /dev/fake-a', 'map b', 'format /dev/fake-b', 'mount /dev/fake-b', 'vip add']);
+  assert.deepEqual(r.journal, ['ensure a', 'ensure b', 'lock a n1/7 breakStale', 'lock b n1/7 breakStale', 'map a', 'mount /dev/fake-a', 'map b', 'mount /dev/fake-b', 'vip add']);
   const services = r.role.services();
   assert.deepEqual(services.map((s) => [s.name, s.state, s.healthy]), [['svc-a', 'running', true], ['svc-b', 'running', true]]);
   assert.ok(r.role.checks().every((c) => c.ok));
@@ -62,6 +69,21 @@ test('lead takes volumes in order, starts services, then claims the VIP; stepDow
   assert.deepEqual(aliveAtUnmount, [false, false, false, false], 'services are gone before any unmount');
   assert.deepEqual(r.role.services(), []);
   assert.equal(r.vip.on, false);
+});
+
+test('only a volume created now, or one its driver knows is blank, is formatted', async (t) => {
+  const r = rig({});
+  t.after(r.cleanup);
+  r.driver.existing.delete('a');
+  r.driver.formatted.delete('a');
+  r.driver.formatted.delete('b'); // exists, never formatted (its first leader died before mkfs)
+  await r.role.lead(1, new AbortController().signal);
+  assert.deepEqual(r.journal.filter((l) => l.startsWith('format')), ['format /dev/fake-a', 'format /dev/fake-b']);
+  await r.role.stepDown('again');
+  r.journal.length = 0;
+  await r.role.lead(2, new AbortController().signal);
+  assert.deepEqual(r.journal.filter((l) => l.startsWith('format')), [], 'existing, formatted volumes are never handed to formatIfBlank');
+  await r.role.stepDown('done');
 });
 
 test('a lock held by a live holder with a larger token: lead fails, undoes, alarms, touches nothing', async (t) => {
@@ -104,12 +126,13 @@ test('a mount failure undoes the map and the locks of every volume', async (t) =
 test('stepDown kills a service that ignores its stop signal, still within the budget', async (t) => {
   const r = rig({ a: () => [sleeper('stubborn', { ignoreTerm: true })] });
   t.after(r.cleanup);
+  t.after(() => rmSync(readyFile('stubborn'), { force: true }));
   await r.role.lead(5, new AbortController().signal);
   const pid = r.role.services()[0]!.pid!;
   const t0 = monoMs();
   await r.role.stepDown('test');
   const ms = monoMs() - t0;
-  assert.ok(ms < 1000, `stepDown took ${ms} ms`);
+  assert.ok(ms >= 450 && ms < 1000, `stepDown took ${ms} ms: SIGKILL at half the 1000 ms budget`);
   assert.equal(isAlive(pid), false);
   assert.equal(r.driver.locks.size, 0);
 });

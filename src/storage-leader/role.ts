@@ -102,10 +102,11 @@ export class StorageLeaderRole implements LedRole {
       }
       this.current = held;
       this.unavailable = [];
+      const created = new Set<string>();
       if (d.createVolumes ?? true) {
         for (const spec of d.volumes) {
           step = `ensure ${spec.name}`;
-          await d.driver.ensure(spec);
+          if ((await d.driver.ensure(spec)).created) created.add(spec.name);
           checkpoint();
         }
       }
@@ -124,10 +125,14 @@ export class StorageLeaderRole implements LedRole {
         v.device = await d.driver.map(name, holder);
         v.mapping = 'mapped';
         checkpoint();
-        step = `format ${name}`;
-        const formatted = await d.driver.formatIfBlank(v.device, v.spec.fsType);
-        if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: v.spec.fsType });
-        checkpoint();
+        // Only a volume created in this term or one its driver knows to be blank is formatted: a device that
+        // merely reads as blank for a moment after mapping must never be wiped.
+        if (created.has(name) || (await d.driver.status(name)).formatted === false) {
+          step = `format ${name}`;
+          const formatted = await d.driver.formatIfBlank(v.device, v.spec.fsType);
+          if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: v.spec.fsType });
+          checkpoint();
+        }
         step = `mount ${name}`;
         const mp = this.mountPoint(name);
         await mkdir(mp, { recursive: true });

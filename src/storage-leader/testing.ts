@@ -30,15 +30,21 @@ export class FakeDriver implements VolumeDriver {
     if (err) throw err;
   }
 
+  /** Volumes that exist already (ensure creates the others); formatted ones are in `formatted`. */
+  readonly existing = new Set<string>(['a', 'b']);
+  readonly formatted = new Set<string>(['a', 'b']);
+
   ensure(spec: VolumeSpec): Promise<{ created: boolean }> {
     this.journal.push(`ensure ${spec.name}`);
-    return Promise.resolve({ created: false });
+    const created = !this.existing.has(spec.name);
+    this.existing.add(spec.name);
+    return Promise.resolve({ created });
   }
   exists(): Promise<boolean> {
     return Promise.resolve(true);
   }
   status(name: string): Promise<VolumeStatus> {
-    return Promise.resolve({ name, exists: true, holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: true });
+    return Promise.resolve({ name, exists: true, holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: this.formatted.has(name) });
   }
   lock(name: string, holder: LockHolder, opts: { breakStale: boolean }): Promise<void> {
     this.journal.push(`lock ${name} ${holder.node}/${holder.token}${opts.breakStale ? ' breakStale' : ''}`);
@@ -65,7 +71,10 @@ export class FakeDriver implements VolumeDriver {
   }
   formatIfBlank(device: string): Promise<boolean> {
     this.journal.push(`format ${device}`);
-    return Promise.resolve(false);
+    const name = device.replace('/dev/fake-', '');
+    const blank = !this.formatted.has(name);
+    this.formatted.add(name);
+    return Promise.resolve(blank);
   }
   async mount(device: string, mountPoint: string): Promise<void> {
     this.journal.push(`mount ${device}`);

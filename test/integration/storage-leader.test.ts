@@ -1,14 +1,14 @@
 // The storage leader role for real: loop volumes, real PostgreSQL 15 on 127.0.0.1 (root; no namespaces needed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/lib/exec.js';
-import { monoMs } from '../../src/lib/time.js';
-import { asUser, POSTGRES_BIN_DIR, postgresService, programArgv } from '../../src/services/postgres.js';
+import { monoMs, waitFor } from '../../src/lib/time.js';
+import { asUser, POSTGRES_BIN_DIR, postgresHealthy, postgresService, preparePostgres, programArgv } from '../../src/services/postgres.js';
 import { isMountPoint, loopDetach, loopList } from '../../src/storage/blockdev.js';
 import { LoopDriver } from '../../src/storage/loop.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from '../../src/storage-leader/role.js';
@@ -115,4 +115,36 @@ test('a volume locked by a live holder with a larger token: lead fails with an a
   } finally {
     await other.unlock('pg', holder);
   }
+});
+
+test('follow: postgres left running on a non-leader with the volume mounted is an alarm, and is stopped gracefully and unmounted', { skip }, async (t) => {
+  const stale = { node: 'n1', token: 60 };
+  const mp = join(base, 'mnt', 'pg');
+  await driver.lock('pg', stale, { breakStale: true });
+  const device = await driver.map('pg', stale);
+  await driver.mount(device, mp);
+  t.after(async () => {
+    if (isMountPoint(mp)) await driver.unmount(mp, { timeoutMs: 5000 });
+    await driver.unmap('pg');
+    await driver.unlock('pg', stale);
+  });
+  const o = { dataDir: join(mp, 'data'), runDir: join(base, 'run-pg'), listen: '127.0.0.1', port };
+  await preparePostgres(o);
+  const spec = postgresService(o);
+  const log = openSync(join(base, 'stray.log'), 'a');
+  const child = spawn(spec.command, spec.args, { stdio: ['ignore', log, log], detached: true });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    closeSync(log);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)));
+  await waitFor('stray postgres ready', async () => ((await postgresHealthy(o)) ? true : undefined), { timeoutMs: 15_000 });
+
+  await role.follow();
+  const alarm = role.checks().find((c) => c.name === 'storage-split-brain');
+  assert.equal(alarm?.ok, false);
+  assert.match(alarm.detail, new RegExp(`postgres \\(pid ${child.pid}\\).*volume pg mounted`));
+  assert.equal(await exited, 0, 'postgres exited by itself after SIGINT (not killed)');
+  assert.match(readFileSync(join(base, 'stray.log'), 'utf8'), /database system is shut down/);
+  assert.equal(isMountPoint(mp), false);
 });
