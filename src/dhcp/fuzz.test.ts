@@ -24,7 +24,11 @@ function prng(seed: number): () => number {
 
 const rand = prng(0x5eed1);
 const int = (n: number): number => Math.floor(rand() * n);
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
+function bytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = int(256);
+  return b;
+}
 const macs = ['52:54:00:00:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03', '02:00:00:00:00:09'];
 
 const seeds: Buffer[] = [
@@ -92,9 +96,10 @@ test(`fuzz: ${PACKETS} malformed packets through decode and the handler`, async 
     domainName: 'lab', leaseSeconds: 600, boot: { tftpServer: '10.0.0.2', bootHost: '10.0.0.2', bootPort: 8080 },
   }, backend);
   const escaped: unknown[] = [];
+  let handlerCalls = 0;
   let handlerDrops = 0;
-  const outcomes = new Map<string, number>();
   const handler: DhcpHandler = async (p) => {
+    handlerCalls++;
     let o: DhcpOutcome;
     try {
       o = await inner(p);
@@ -103,22 +108,21 @@ test(`fuzz: ${PACKETS} malformed packets through decode and the handler`, async 
       throw err;
     }
     if (o.kind === 'drop') handlerDrops++;
-    const key = o.kind === 'drop' ? o.reason : o.kind;
-    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     return o;
   };
   const stats = new DhcpStats();
-  let decodeRejects = 0;
   let sent = 0;
   const started = Date.now();
   let n = 0;
   for (; n < PACKETS && Date.now() - started < WALL_CLOCK_MS; n++) {
     const buf = mutant();
-    try {
-      decode(buf);
-    } catch (err) {
-      if (!(err instanceof DhcpDecodeError)) escaped.push(err);
-      else decodeRejects++;
+    // processDatagram maps anything but DhcpDecodeError to 'internal-error'; a sample is also checked directly.
+    if (n % 16 === 0) {
+      try {
+        decode(buf);
+      } catch (err) {
+        if (!(err instanceof DhcpDecodeError)) escaped.push(err);
+      }
     }
     const r = await processDatagram(buf, handler, stats);
     if (r.kind === 'send') {
@@ -126,12 +130,14 @@ test(`fuzz: ${PACKETS} malformed packets through decode and the handler`, async 
       assert.ok(r.bytes.length >= 300 && r.bytes.length <= 1500);
     }
   }
-  if (process.env.DHCP_FUZZ_VERBOSE) console.log(stats.snapshot(), outcomes);
+  // Only packets that failed to decode never reach the handler.
+  const decodeRejects = stats.received - handlerCalls;
+  if (process.env.DHCP_FUZZ_VERBOSE) console.log(stats.snapshot());
   assert.deepEqual(escaped, [], 'only DhcpDecodeError may escape decode; nothing may escape the handler');
   assert.equal(n, PACKETS, `only ${n} packets in ${WALL_CLOCK_MS} ms`);
   assert.equal(stats.received, PACKETS);
   assert.equal(stats.dropped, decodeRejects + handlerDrops, 'every rejected packet is counted once');
-  assert.equal(stats.dropsByReason.get('internal-error') ?? 0, 0, 'every reply the handler builds can be encoded');
+  assert.equal(stats.dropsByReason.get('internal-error') ?? 0, 0, 'no error but DhcpDecodeError escapes decode, and every reply encodes');
   assert.equal(stats.replied, sent);
   assert.equal(stats.dropped + stats.replied + stats.handled, PACKETS);
   // The mutants must exercise both the decoder's and the handler's paths, not just one reason.

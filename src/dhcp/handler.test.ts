@@ -209,3 +209,9 @@ test('non-requests, other hardware, missing or unknown type, and malformed optio
   assert.equal(dropOf(await handle({ options: [[Opt.CLIENT_ARCH, [1]]] })), 'bad-option-93');
   assert.equal(dropOf(await handle({ options: [[Opt.MESSAGE_TYPE, [1, 1]]] })), 'bad-option-53');
 });
+
+test('empty text options (host name, vendor class) are treated as absent, not as malformed', async () => {
+  const { handle } = setup();
+  const { reply } = replyOf(await handle({ mac: KNOWN, options: [[Opt.HOST_NAME, ''], [Opt.VENDOR_CLASS, [0]]] }));
+  assert.equal(reply.yiaddr, '10.0.0.11');
+});

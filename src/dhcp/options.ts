@@ -74,12 +74,11 @@ export function getIps(o: Options, code: number): string[] | undefined {
   return out;
 }
 
-/** Text options; trailing NULs (sent by some clients) are stripped. */
+/** Text options; trailing NULs (sent by some clients) are stripped, and an empty value counts as absent. */
 export function getString(o: Options, code: number): string | undefined {
   const v = o.get(code);
-  if (v === undefined) return undefined;
-  if (v.length === 0) throw bad(code);
-  return v.toString('latin1').replace(/\0+$/, '');
+  const s = v?.toString('latin1').replace(/\0+$/, '');
+  return s === '' ? undefined : s;
 }
 
 export const messageType = (o: Options): number | undefined => getU8(o, Opt.MESSAGE_TYPE);
