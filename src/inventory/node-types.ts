@@ -22,7 +22,7 @@ export const ELECTIONS_BY_TYPE: Record<NodeType, readonly string[]> = {
 
 /** Always-on roles per node type. */
 export const ROLES_BY_TYPE: Record<NodeType, readonly string[]> = {
-  core: ['core-services'],
+  core: ['core-services', 'gateway-vip'],
   storage: [],
   compute: [],
   macos: [],

@@ -9,6 +9,11 @@ import {
   NodeRecordSchema,
   NodeStatusSchema,
   RegistrationSchema,
+  DhcpLeaseSchema,
+  DeclinedSchema,
+  BootSettingsSchema,
+  InstallStateSchema,
+  JoinTokenSchema,
 } from './schema.js';
 
 /** Every etcd key ycluster uses is built here, each paired with the schema of its value. */
@@ -38,6 +43,11 @@ export const keys = {
   heartbeat: (node: string) => key(`heartbeat/${node}`, HeartbeatSchema),
   status: (node: string) => key(`status/${node}`, NodeStatusSchema),
   drain: (node: string) => key(`drain/${node}`, DrainSchema),
+  dhcpLease: (mac: string) => key(`dhcp/leases/${mac}`, DhcpLeaseSchema),
+  dhcpDeclined: (ip: string) => key(`dhcp/declined/${ip}`, DeclinedSchema),
+  bootSettings: key('boot/settings', BootSettingsSchema),
+  installState: (mac: string) => key(`boot/install-state/${mac}`, InstallStateSchema),
+  joinToken: (mac: string) => key(`boot/join-tokens/${mac}`, JoinTokenSchema),
 };
 
 export const prefixes = {
@@ -50,6 +60,8 @@ export const prefixes = {
   heartbeats: prefix('heartbeat/', HeartbeatSchema),
   statuses: prefix('status/', NodeStatusSchema),
   drains: prefix('drain/', DrainSchema),
+  dhcpLeases: prefix('dhcp/leases/', DhcpLeaseSchema),
+  dhcpDeclined: prefix('dhcp/declined/', DeclinedSchema),
 };
 
 /** The part of a key after its prefix: the MAC, node name or election name. */

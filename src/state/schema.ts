@@ -106,3 +106,26 @@ export const NodeStatusSchema = z
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
 
 export const DrainSchema = z.object({ reason: z.string().max(200), at: z.string() }).strict();
+
+export const DhcpLeaseSchema = z.object({ mac, ip: ipv4, hostname, expiresAt: z.string() }).strict();
+export type DhcpLease = z.infer<typeof DhcpLeaseSchema>;
+
+export const DeclinedSchema = z.object({ ip: ipv4, mac, at: z.string() }).strict();
+
+/** What the operator supplies for installs; ycluster never downloads installer images itself. */
+export const BootSettingsSchema = z
+  .object({
+    installerKernelUrl: z.string().url(),
+    installerInitrdUrl: z.string().url(),
+    isoUrl: z.string().url(),
+    sshAuthorizedKeys: z.array(z.string().min(1)).max(50),
+    proxy: z.string().url().optional(),
+    agentPackageUrl: z.string().url().optional(),
+  })
+  .strict();
+export type BootSettings = z.infer<typeof BootSettingsSchema>;
+
+export const InstallStateSchema = z.object({ state: z.enum(['install', 'installed']), at: z.string() }).strict();
+
+/** Only the hash of a join token is stored; the token is shown once, in the node's user-data. */
+export const JoinTokenSchema = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), expiresAt: z.string() }).strict();

@@ -1,0 +1,98 @@
+import { writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { startTftpServer, type TftpServer } from '../boot/tftp-server.js';
+import { Zone } from '../dns/records.js';
+import { startDnsServer, type DnsServer } from '../dns/server.js';
+import type { Upstream } from '../dns/forwarder.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Check } from '../state/schema.js';
+import type { AlwaysRole, RoleContext } from '../agent/role.js';
+import { EtcdBootLookup } from './boot-lookup.js';
+import { startBootHttp } from './boot-http.js';
+import type { ClusterCache } from './cluster-cache.js';
+import { clusterZoneRecords } from './dns-zone.js';
+import { inProcess } from './in-process.js';
+import { acquireCache, releaseCache } from './shared-cache.js';
+
+export const CORE_PORTS = { dns: 53, tftp: 69, bootHttp: 8081 };
+export const TFTP_ROOT = '/usr/lib/ipxe';
+
+/** Per network namespace: lets this node bind the gateway VIP before keepalived gives it the address. */
+function allowNonLocalBind(): void {
+  writeFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', '1');
+}
+
+export function parseUpstream(s: string): Upstream {
+  const [host, port] = s.split(':');
+  return { host: host!, port: port ? Number(port) : 53 };
+}
+
+/** Every core node serves DNS (authoritative for the cluster, forwarding the rest), TFTP and HTTP boot. */
+export class CoreServicesRole implements AlwaysRole {
+  private cache: ClusterCache | undefined;
+  private dnsServers: DnsServer[] = [];
+  private tftp: TftpServer | undefined;
+  private http: Server | undefined;
+  private zone: Zone | undefined;
+  private zoneError: string | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly since = new Date().toISOString();
+  /** When the zone last changed, for the registration-to-resolvable measurement. */
+  zoneUpdatedAt = 0;
+
+  constructor(private readonly ctx: RoleContext) {}
+
+  async start(): Promise<void> {
+    const cache = (this.cache = await acquireCache(this.ctx.state, this.ctx.logger));
+    const config = cache.config();
+    const zone = (this.zone = new Zone(config.domain, clusterZoneRecords(cache.nodes(), config), { reverseCidrs: [config.network] }));
+    this.unsubscribe = cache.onChange(() => {
+      try {
+        zone.replace(clusterZoneRecords(cache.nodes(), cache.config()));
+        this.zoneError = undefined;
+        this.zoneUpdatedAt = Date.now();
+      } catch (err) {
+        this.zoneError = errorMessage(err);
+      }
+    });
+    const log = this.ctx.logger;
+    // One socket per address, so an answer leaves from the address it was asked on: a client asking the
+    // gateway VIP rejects a reply from the node's own address. The VIP socket needs non-local binding,
+    // since the VIP moves between core nodes (keepalived) while the socket stays.
+    allowNonLocalBind();
+    for (const bindAddress of ['127.0.0.1', this.ctx.node.ip, config.gatewayVip]) {
+      this.dnsServers.push(await startDnsServer({ zone, upstreams: config.dnsUpstreams.map(parseUpstream), port: CORE_PORTS.dns, bindAddress, logger: log.child({ service: 'dns' }) }));
+    }
+    this.tftp = await startTftpServer({ root: TFTP_ROOT, port: CORE_PORTS.tftp, bindAddress: this.ctx.node.ip, logger: log.child({ service: 'tftp' }) });
+    const lookup = new EtcdBootLookup(this.ctx.state, cache, `http://${this.ctx.node.ip}:${CORE_PORTS.bootHttp}`);
+    this.http = await startBootHttp(lookup, CORE_PORTS.bootHttp, '0.0.0.0', log.child({ service: 'boot-http' }));
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await Promise.all([...this.dnsServers.map((d) => d.close()), this.tftp?.close(), new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()))]);
+    this.http?.closeAllConnections();
+    this.dnsServers = [];
+    this.tftp = this.http = undefined;
+    if (this.cache) await releaseCache(this.ctx.state);
+    this.cache = undefined;
+  }
+
+  checks(): Check[] {
+    return [
+      { name: 'dns', ok: this.dnsServers.length > 0 && !this.zoneError, detail: this.zoneError ? `zone not updated: ${this.zoneError}` : this.dnsServers.length ? `serving ${this.cache?.nodes().length ?? 0} nodes on :${CORE_PORTS.dns}` : 'not running' },
+      { name: 'tftp', ok: !!this.tftp, detail: this.tftp ? `serving ${TFTP_ROOT} on :${CORE_PORTS.tftp}` : 'not running' },
+      { name: 'boot-http', ok: !!this.http, detail: this.http ? `serving on :${CORE_PORTS.bootHttp}` : 'not running' },
+    ];
+  }
+
+  services() {
+    return [inProcess('dns', this.dnsServers.length > 0, this.since, this.zoneError), inProcess('tftp', !!this.tftp, this.since), inProcess('boot-http', !!this.http, this.since)];
+  }
+
+  stats(): Record<string, Record<string, number>> {
+    return { dns: this.dnsServers[0]?.stats() ?? {}, tftp: this.tftp?.stats() ?? {} };
+  }
+}
+
+export const createCoreServicesRole = (ctx: RoleContext): CoreServicesRole => new CoreServicesRole(ctx);
