@@ -12,6 +12,8 @@ DEBIAN_PACKAGES=(
   ipxe   # undionly.kpxe / ipxe.efi served over TFTP
   keepalived   # gateway VIP
   openssl   # certificates in the etcd TLS test
+  postgresql-15 docker-registry   # stateful services run by the storage leader
+  iputils-arping xfsprogs   # gratuitous ARP for VIPs; volume file systems
 )
 
 missing=()
