@@ -2,7 +2,7 @@
 // the VIP answers HTTP from another node. Baseline in the same run and namespaces: keepalived with its defaults
 // (VRRPv2, advert_int 1, multicast, preempt). Needs the 'gateway-vip' role registered for core nodes in dist/.
 // Usage: node --import tsx bench/gateway-vip.ts [--trials 20] [--budget-min 20]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { answeringNode, crashNode, percentile, vipHolders, waitFailover, type FailoverTiming } from '../src/gateway-vip/lab-probe.js';
@@ -61,6 +61,18 @@ function killBaseline(node: string): void {
   }
 }
 
+/** A slow trial keeps every node's keepalived and agent log for a look afterwards. */
+function keepLogs(tag: string): void {
+  const dst = join('/tmp', `ycluster-bench-gv-${name}`, tag);
+  mkdirSync(dst, { recursive: true });
+  for (const n of CORES) {
+    for (const [src, f] of [[join(labDir(name), 'nodes', n, 'data', 'keepalived', 'keepalived.log'), `${n}-keepalived.log`], [join(labDir(name), 'nodes', n, 'agent.log'), `${n}-agent.log`], [join(baseDir(n), 'k.log'), `${n}-baseline.log`]] as const) {
+      if (existsSync(src)) copyFileSync(src, join(dst, f));
+    }
+  }
+  say(`  slow trial: logs kept in ${dst}`);
+}
+
 type Fault = (holder: string) => Promise<void>;
 type Restore = (holder: string) => Promise<void>;
 
@@ -71,12 +83,20 @@ async function runTrials(label: string, vip: string, fault: Fault, restore: Rest
       say(`${label}: time budget spent after ${i} trials`);
       break;
     }
-    const old = await settle(vip, want());
-    const t0 = monoMs();
-    await fault(old);
-    const f = await waitFailover({ lab: name, cores: CORES, client: CLIENT, vip, port: PORT, old, t0, timeoutMs: 20_000 });
+    let old: string;
+    let f: FailoverTiming;
+    try {
+      old = await settle(vip, want());
+      const t0 = monoMs();
+      await fault(old);
+      f = await waitFailover({ lab: name, cores: CORES, client: CLIENT, vip, port: PORT, old, t0, timeoutMs: 20_000 });
+    } catch (err) {
+      say(`${label}: stopping after ${i} trials: ${err instanceof Error ? err.message : String(err)}`);
+      break;
+    }
     say(`${label} trial ${i + 1}: ${old} → ${f.newHolder}: on it after ${f.movedMs} ms, answering after ${f.answeredMs} ms`);
     out.push(f);
+    if (f.answeredMs > 3000) keepLogs(`${label}-${i + 1}`);
     // A reboot starts from a clean interface: drop the address the crash left, plug the cable back, restart.
     await delAddress(name, old, `${vip}/24`);
     await healNode(name, old);
