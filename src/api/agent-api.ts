@@ -6,6 +6,7 @@ import type { Agent } from '../agent/agent.js';
 import { clusterStatus } from '../inventory/cluster-status.js';
 import { Router, startHttpServer } from './http.js';
 import { addAdminRoutes } from './routes-admin.js';
+import { addProvisionRoutes } from './routes-provision.js';
 
 const dashboardPath = fileURLToPath(new URL('../web/dashboard.html', import.meta.url));
 
@@ -41,5 +42,6 @@ export function startAgentApi(agent: Agent, port: number, host: string, logger: 
       contentType: 'text/html; charset=utf-8',
     }));
   addAdminRoutes(router, agent.state);
+  addProvisionRoutes(router, agent.state, logger);
   return startHttpServer(router, port, host, logger);
 }

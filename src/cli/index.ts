@@ -3,6 +3,7 @@ import { YcError, errorMessage, isYcError } from '../lib/errors.js';
 import { stateFromFlags } from './context.js';
 import { configCommand, leaderCommand } from './config.js';
 import { nodeCommand } from './node.js';
+import { PROVISION_USAGE, provisionCommand } from './provision.js';
 import type { Io } from './output.js';
 import { statusCommand } from './status.js';
 
@@ -16,7 +17,7 @@ Usage:
   ycluster node set-type NODE TYPE
   ycluster config show | config set KEY VALUE  e.g. config set ranges.compute.end 10.0.0.80
   ycluster leader show [--json]
-  ycluster agent --config FILE                 run the node agent
+${PROVISION_USAGE}  ycluster agent --config FILE                 run the node agent
   ycluster lab up|status|exec|kill|stop|start|partition|heal|down|list   (see: ycluster lab help)
 
 Options: --etcd HOST:PORT[,…] (default $YCLUSTER_ETCD or 127.0.0.1:2379), --json
@@ -34,6 +35,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv, ext
     }
     const runner = extra[command];
     if (runner) return await runner(rest, io, env);
+    if (command === 'dhcp' || command === 'dns' || command === 'boot') return await provisionCommand(command, rest, io, env);
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
