@@ -5,6 +5,25 @@ import { NodeTypeSchema } from '../state/schema.js';
 
 const Member = z.object({ name: z.string(), ip: z.string(), clientPort: z.number().int(), peerPort: z.number().int() }).strict();
 
+export const StorageConfigSchema = z
+  .object({
+    /** Only the loop driver is wired so far (lab); rbd drivers exist in src/storage but are not selectable here yet. */
+    driver: z.literal('loop'),
+    /** Loop driver: directory of volume images shared by every storage-capable node. */
+    volumesDir: z.string(),
+    /** Node-private directory the leader mounts each volume under (mountRoot/<volume>). */
+    mountRoot: z.string(),
+    /** File holding the postgres superuser's password (applied at each start); without it only local peer auth works. */
+    postgresPasswordFile: z.string().optional(),
+    /** Path of the qdrant binary; qdrant runs only when set. */
+    qdrantBinary: z.string().optional(),
+    volumeSizeMiB: z.number().int().min(300).default(512),
+    /** Bound on waiting for services at takeover. */
+    startTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+  })
+  .strict();
+export type StorageConfig = z.infer<typeof StorageConfigSchema>;
+
 /** The agent's local configuration: only what it needs before it can reach etcd. Everything else lives in etcd. */
 export const AgentConfigSchema = z
   .object({
@@ -26,6 +45,8 @@ export const AgentConfigSchema = z
     /** Network interface the node's cluster address lives on (VIPs are added there). */
     interface: z.string().default('eth0'),
     heartbeatTtlSeconds: z.number().int().min(2).max(120).default(10),
+    /** Storage-capable nodes: how this node reaches the volumes when it leads storage. Absent: it cannot lead storage. */
+    storage: StorageConfigSchema.optional(),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

@@ -1,6 +1,7 @@
 import { createGatewayVipRole } from '../gateway-vip/role.js';
 import { createCoreServicesRole } from '../provision/core-services-role.js';
 import { createDhcpRole } from '../provision/dhcp-role.js';
+import { createStorageRole } from './storage-wiring.js';
 import type { AlwaysRoleFactory, LedRole, LedRoleFactory } from './role.js';
 
 /**
@@ -9,6 +10,7 @@ import type { AlwaysRoleFactory, LedRole, LedRoleFactory } from './role.js';
  */
 export const LED_ROLES: Record<string, LedRoleFactory> = {
   dhcp: createDhcpRole,
+  storage: createStorageRole,
 };
 
 export const ALWAYS_ROLES: Record<string, AlwaysRoleFactory> = {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,17 @@ export function nodeOf(meta: LabMeta, node: string): LabNode {
 
 const nodeDir = (name: string, node: string): string => join(labDir(name), 'nodes', node);
 
+/** Every lab node sees one volumes directory (the loop driver's shared "pool"); one postgres password per lab. */
+export const labVolumesDir = (name: string): string => join(labDir(name), 'volumes');
+export const labPostgresPasswordFile = (name: string): string => join(labDir(name), 'postgres-password');
+
+function labStorageConfig(name: string, nodeDirPath: string): NonNullable<AgentConfig['storage']> {
+  mkdirSync(labVolumesDir(name), { recursive: true, mode: 0o700 });
+  const pw = labPostgresPasswordFile(name);
+  if (!existsSync(pw)) writeFileSync(pw, randomBytes(12).toString('hex') + '\n', { mode: 0o600 });
+  return { driver: 'loop', volumesDir: labVolumesDir(name), mountRoot: join(nodeDirPath, 'mnt'), postgresPasswordFile: pw, volumeSizeMiB: 512, startTimeoutMs: 15_000 };
+}
+
 /** Writes the agent's config as the installer would: MAC, the name and address it was given, etcd endpoints. */
 function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
   const dir = nodeDir(name, n.node);
@@ -54,6 +66,7 @@ function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
     apiBind: '0.0.0.0',
     interface: 'eth0',
     heartbeatTtlSeconds: 10,
+    ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, dir) } : {}),
     ...(n.type === 'core'
       ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 1000 } }
       : {}),

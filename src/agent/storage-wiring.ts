@@ -1,0 +1,253 @@
+// Builds the storage leader's dependencies from this node's agent config and the cluster config, and wraps
+// the role so that a node which does not lead storage keeps checking that nothing of the role runs on it.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { YcError, errorMessage } from '../lib/errors.js';
+import { run } from '../lib/exec.js';
+import { parseCidr } from '../lib/net.js';
+import type { ServiceSpec } from '../lib/supervisor.js';
+import { monoMs } from '../lib/time.js';
+import { POSTGRES_BIN_DIR, asUser, postgresService, preparePostgres, type PostgresServiceOptions } from '../services/postgres.js';
+import { QDRANT_NOT_INSTALLED, qdrantService, qdrantUnavailable } from '../services/qdrant.js';
+import { registryService } from '../services/registry.js';
+import { clearStaleVip } from '../services/vip.js';
+import { keys } from '../state/keys.js';
+import { defaultConfig, type Check, type ClusterConfig } from '../state/schema.js';
+import { createStorageLeaderRole, type StorageLeaderRole } from '../storage-leader/role.js';
+import type { StatefulService, StorageLeaderDeps, VolumeServices } from '../storage-leader/types.js';
+import { LoopDriver } from '../storage/loop.js';
+import type { VolumeSpec } from '../storage/driver.js';
+import type { StorageConfig } from './config.js';
+import type { LedRole, RoleContext } from './role.js';
+
+export const POSTGRES_PORT = 5432;
+export const REGISTRY_PORT = 5000;
+export const QDRANT_HTTP_PORT = 6333;
+export const QDRANT_GRPC_PORT = 6334;
+/** How often a node that does not lead storage checks that nothing of the role runs on it. */
+export const FOLLOW_INTERVAL_MS = 2000;
+
+/**
+ * The leader fences itself `margin` before its lease can expire (the Election's default margin); its whole
+ * teardown must fit in that time, so that a successor never takes the volumes while the old leader still writes.
+ */
+export function stepDownBudgetMs(ttlSeconds: number): number {
+  const margin = Math.min(1000, Math.round((ttlSeconds * 1000) / 4));
+  return Math.max(300, margin - 100);
+}
+
+/** Health checks every 100 ms until the service first answers (fast takeover), then at most once per slowMs. */
+export function fastUntilHealthy(check: () => Promise<boolean>, slowMs = 1000): () => Promise<boolean> {
+  let okAt = Number.NEGATIVE_INFINITY;
+  return async () => {
+    if (monoMs() - okAt < slowMs) return true;
+    const ok = await check();
+    okAt = ok ? monoMs() : Number.NEGATIVE_INFINITY;
+    return ok;
+  };
+}
+
+const quick = (spec: ServiceSpec): ServiceSpec => ({
+  ...spec,
+  ...(spec.health ? { health: fastUntilHealthy(spec.health) } : {}),
+  healthIntervalMs: 100,
+  // Same patience as the specs' own 10 checks at their slower interval.
+  unhealthyRestartAfter: 10,
+});
+
+/**
+ * Sets the postgres superuser's password in single-user mode before the server starts, once per password:
+ * a digest beside the data directory (on the volume) records what was applied, so a failover pays nothing.
+ */
+export async function applyPostgresPassword(o: PostgresServiceOptions, password: string, markerPath: string): Promise<boolean> {
+  const digest = createHash('sha256').update(password).digest('hex');
+  const applied = await readFile(markerPath, 'utf8').catch(() => '');
+  if (applied.trim() === digest) return false;
+  const sql = `ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}';\n`;
+  const single = asUser(o.user ?? 'postgres', [join(o.binDir ?? POSTGRES_BIN_DIR, 'postgres'), '--single', '-D', o.dataDir, '-c', 'listen_addresses=', 'postgres']);
+  const res = await run(single.command, single.args, { input: sql, timeoutMs: 60_000, allowFailure: true });
+  if (res.code !== 0 || /ERROR/.test(res.stdout + res.stderr)) throw new YcError('INTERNAL', `setting the postgres password failed: ${(res.stderr || res.stdout).trim().slice(0, 300)}`);
+  await writeFile(`${markerPath}.tmp`, digest + '\n', { mode: 0o600 });
+  await rename(`${markerPath}.tmp`, markerPath);
+  return true;
+}
+
+export function readPassword(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  const text = readFileSync(path, 'utf8').trim();
+  if (text === '') throw new YcError('BAD_INPUT', `postgres password file ${path} is empty`);
+  return text;
+}
+
+/** The storage leader's dependencies for this node: pure apart from reading the password file. */
+export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig): StorageLeaderDeps {
+  const runRoot = join(dataDir, 'storage-run');
+  const size = storage.volumeSizeMiB;
+  const volumes: VolumeSpec[] = [
+    { name: 'postgres', sizeMiB: size, fsType: 'xfs' },
+    { name: 'registry', sizeMiB: size, fsType: 'xfs' },
+  ];
+  const password = readPassword(storage.postgresPasswordFile);
+  const postgres: VolumeServices = (v) => {
+    const o: PostgresServiceOptions = {
+      dataDir: join(v.mountPoint, 'pgdata'),
+      runDir: join(runRoot, 'postgres'),
+      listen: '0.0.0.0',
+      port: POSTGRES_PORT,
+      allowCidrs: [cluster.network],
+      logFile: join(dataDir, 'postgres.log'),
+    };
+    const spec = postgresService(o);
+    const prepare = async (): Promise<void> => {
+      await preparePostgres(o);
+      if (password !== undefined) await applyPostgresPassword(o, password, join(v.mountPoint, 'password-applied'));
+    };
+    return [{ ...quick(spec), prepare }];
+  };
+  if (storage.qdrantBinary) volumes.push({ name: 'qdrant', sizeMiB: size, fsType: 'xfs' });
+  const registry: VolumeServices = (v): StatefulService[] => [
+    quick(registryService({ dataDir: join(v.mountPoint, 'registry'), runDir: join(runRoot, 'registry'), addr: `0.0.0.0:${REGISTRY_PORT}`, logFile: join(dataDir, 'registry.log') })),
+    // Listed so that status shows it; it runs only where its binary is configured.
+    ...(storage.qdrantBinary ? [] : [{ name: 'qdrant', unavailable: QDRANT_NOT_INSTALLED }]),
+  ];
+  const services: Record<string, VolumeServices> = { postgres, registry };
+  if (storage.qdrantBinary) {
+    const binary = storage.qdrantBinary;
+    services.qdrant = (v) => {
+      const why = qdrantUnavailable({ binary });
+      if (why) return [{ name: 'qdrant', unavailable: why }];
+      return [quick(qdrantService({ binary, dataDir: join(v.mountPoint, 'qdrant'), host: '0.0.0.0', httpPort: QDRANT_HTTP_PORT, grpcPort: QDRANT_GRPC_PORT, logFile: join(dataDir, 'qdrant.log') }))];
+    };
+  }
+  const prefix = parseCidr(cluster.network).prefix;
+  return {
+    driver: new LoopDriver({ dir: storage.volumesDir }),
+    volumes,
+    mountRoot: storage.mountRoot,
+    services,
+    vip: { iface, cidr: `${cluster.storageVip}/${prefix}` },
+    stepDownBudgetMs: stepDownBudgetMs(cluster.electionTtlSeconds),
+    startTimeoutMs: storage.startTimeoutMs,
+  };
+}
+
+/**
+ * The storage election's role. The inner StorageLeaderRole is built once, from the cluster config read at the
+ * first need. While this node does not lead (and is not taking over or stepping down), follow() runs every
+ * FOLLOW_INTERVAL_MS: anything of the role found here is stopped and raised as a split-brain alarm.
+ * Follow passes and takeovers never overlap, so a pass cannot mistake our own starting postgres for a stray.
+ */
+export class StorageRole implements LedRole {
+  private inner: StorageLeaderRole | undefined;
+  private loading: Promise<StorageLeaderRole> | undefined;
+  /** From lead() until its stepDown has finished. */
+  private busy = false;
+  private following: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private lastFollowError: string | undefined;
+
+  constructor(private readonly ctx: RoleContext, private readonly storage: StorageConfig) {
+    // A VIP left by a crashed run of this agent: nothing leads here yet, so it is stale, not a split brain.
+    this.following = this.role()
+      .then(async (r) => {
+        const vip = this.deps?.vip;
+        if (vip && (await clearStaleVip(vip.iface, vip.cidr))) ctx.logger.warn('removed a stale storage VIP left by an earlier run', vip);
+        await r.follow();
+      })
+      .catch((err: unknown) => this.noteFollowError(err));
+    this.timer = setInterval(() => this.followTick(), FOLLOW_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  private deps: StorageLeaderDeps | undefined;
+
+  private role(): Promise<StorageLeaderRole> {
+    if (this.inner) return Promise.resolve(this.inner);
+    this.loading ??= (async () => {
+      const cluster = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
+      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster);
+      this.inner = createStorageLeaderRole(this.ctx, this.deps);
+      return this.inner;
+    })().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private noteFollowError(err: unknown): void {
+    this.lastFollowError = errorMessage(err);
+    this.ctx.logger.warn('storage follow pass failed', { error: this.lastFollowError });
+  }
+
+  /** One follow pass, unless this node is leading or changing over; exposed for an agent that wants to drive it. */
+  followTick(): void {
+    if (this.busy) return;
+    this.following = this.following.then(async () => {
+      if (this.busy) return;
+      await (await this.role()).follow();
+      this.lastFollowError = undefined;
+    }).catch((err: unknown) => this.noteFollowError(err));
+  }
+
+  async follow(): Promise<void> {
+    this.followTick();
+    await this.following;
+  }
+
+  async lead(token: number, signal: AbortSignal): Promise<void> {
+    this.busy = true;
+    await this.following;
+    await (await this.role()).lead(token, signal);
+  }
+
+  async stepDown(reason: string): Promise<void> {
+    try {
+      await this.inner?.stepDown(reason);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  checks(): Check[] {
+    const out = (this.inner?.checks() ?? []).map((c) =>
+      // qdrant is optional: without a configured binary it is shown as not installed, not counted as a failure.
+      c.name === 'service:qdrant' && !this.storage.qdrantBinary ? { ...c, ok: true, detail: `${QDRANT_NOT_INSTALLED} (optional: set storage.qdrantBinary)` } : c,
+    );
+    if (this.lastFollowError) out.push({ name: 'storage-follow', ok: false, detail: this.lastFollowError });
+    return out;
+  }
+
+  services(): ReturnType<LedRole['services']> {
+    return this.inner?.services() ?? [];
+  }
+
+  /** Stops the follow timer (the agent never discards a role today; tests do). */
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** A node without storage config cannot lead storage: it says so and resigns, so a configured node takes over. */
+class NoStorageRole implements LedRole {
+  private tried = false;
+  lead(): Promise<void> {
+    this.tried = true;
+    return Promise.reject(new YcError('UNAVAILABLE', 'this node has no storage configuration (agent config "storage")'));
+  }
+  stepDown(): Promise<void> {
+    return Promise.resolve();
+  }
+  checks(): Check[] {
+    return this.tried ? [{ name: 'storage-leader', ok: false, detail: 'won the storage election without a storage configuration; resigned' }] : [];
+  }
+  services(): ReturnType<LedRole['services']> {
+    return [];
+  }
+}
+
+/** LED_ROLES.storage. */
+export function createStorageRole(ctx: RoleContext): LedRole {
+  return ctx.config.storage ? new StorageRole(ctx, ctx.config.storage) : new NoStorageRole();
+}
