@@ -13,6 +13,8 @@ export const StorageConfigSchema = z
     volumesDir: z.string(),
     /** Node-private directory the leader mounts each volume under (mountRoot/<volume>). */
     mountRoot: z.string(),
+    /** Node-private directory for service sockets and generated configs; every parent must be walkable by the service users. Default DATADIR/storage-run. */
+    runDir: z.string().optional(),
     /** File holding the postgres superuser's password (applied at each start); without it only local peer auth works. */
     postgresPasswordFile: z.string().optional(),
     /** Path of the qdrant binary; qdrant runs only when set. */

@@ -83,7 +83,7 @@ export function readPassword(path: string | undefined): string | undefined {
 
 /** The storage leader's dependencies for this node: pure apart from reading the password file. */
 export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig): StorageLeaderDeps {
-  const runRoot = join(dataDir, 'storage-run');
+  const runRoot = storage.runDir ?? join(dataDir, 'storage-run');
   const size = storage.volumeSizeMiB;
   const volumes: VolumeSpec[] = [
     { name: 'postgres', sizeMiB: size, fsType: 'xfs' },
@@ -215,6 +215,9 @@ export class StorageRole implements LedRole {
       // qdrant is optional: without a configured binary it is shown as not installed, not counted as a failure.
       c.name === 'service:qdrant' && !this.storage.qdrantBinary ? { ...c, ok: true, detail: `${QDRANT_NOT_INSTALLED} (optional: set storage.qdrantBinary)` } : c,
     );
+    if (this.busy && this.inner && !this.inner.isLeading() && !out.some((c) => c.name === 'storage-leader')) {
+      out.push({ name: 'storage-leader', ok: false, detail: 'taking over: locking and mounting volumes, starting services' });
+    }
     if (this.lastFollowError) out.push({ name: 'storage-follow', ok: false, detail: this.lastFollowError });
     return out;
   }

@@ -9,7 +9,7 @@ import type { ClusterStatus } from '../inventory/cluster-status.js';
 import { startForward } from './forward.js';
 import { addNode, createLabNetwork, newLabName, spawnInNode } from './netns.js';
 import { ADMIN_IP, AGENT_API_PORT, etcdEndpoints, etcdMembers, planLab, type LabNode, type LabSize } from './plan.js';
-import { destroyLab, labDir, readRegistry, setMeta } from './registry.js';
+import { destroyLab, labDir, readRegistry, recordFile, setMeta } from './registry.js';
 
 export interface LabMeta {
   plan: LabNode[];
@@ -43,11 +43,20 @@ const nodeDir = (name: string, node: string): string => join(labDir(name), 'node
 export const labVolumesDir = (name: string): string => join(labDir(name), 'volumes');
 export const labPostgresPasswordFile = (name: string): string => join(labDir(name), 'postgres-password');
 
-function labStorageConfig(name: string, nodeDirPath: string): NonNullable<AgentConfig['storage']> {
+/**
+ * Service users (postgres, docker-registry) must walk down to their sockets, configs and mounted volumes, and
+ * the lab's state dir is root-only: those live under a walkable directory of their own, removed with the lab.
+ */
+export const labStorageRunDir = (name: string, node: string): string => join('/run/ycluster-storage', name, node);
+
+function labStorageConfig(name: string, node: string): NonNullable<AgentConfig['storage']> {
   mkdirSync(labVolumesDir(name), { recursive: true, mode: 0o700 });
   const pw = labPostgresPasswordFile(name);
   if (!existsSync(pw)) writeFileSync(pw, randomBytes(12).toString('hex') + '\n', { mode: 0o600 });
-  return { driver: 'loop', volumesDir: labVolumesDir(name), mountRoot: join(nodeDirPath, 'mnt'), postgresPasswordFile: pw, volumeSizeMiB: 512, startTimeoutMs: 15_000 };
+  const run = labStorageRunDir(name, node);
+  mkdirSync(run, { recursive: true, mode: 0o755 });
+  recordFile(name, join('/run/ycluster-storage', name));
+  return { driver: 'loop', volumesDir: labVolumesDir(name), mountRoot: join(run, 'mnt'), runDir: join(run, 'run'), postgresPasswordFile: pw, volumeSizeMiB: 512, startTimeoutMs: 15_000 };
 }
 
 /** Writes the agent's config as the installer would: MAC, the name and address it was given, etcd endpoints. */
@@ -66,7 +75,7 @@ function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
     apiBind: '0.0.0.0',
     interface: 'eth0',
     heartbeatTtlSeconds: 10,
-    ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, dir) } : {}),
+    ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, n.node) } : {}),
     ...(n.type === 'core'
       ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 1000 } }
       : {}),
