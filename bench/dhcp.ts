@@ -1,0 +1,185 @@
+// DHCP benchmark: perfdhcp DORA/s and drops for ycluster's DHCP over etcd (leases committed to a real
+// 3-member etcd before each ACK), ycluster's DHCP over the memory backend, dnsmasq and Kea (memfile),
+// side by side in the same two namespaces made for the run (server and relay/client, one veth).
+// Needs root; baselines from scripts/install-bench-deps.sh.
+// Usage: node --import tsx bench/dhcp.ts [--rates 2000,4500] [--seconds 10] [--clients 5000] [--servers etcd,memory,dnsmasq,kea]
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { run } from '../src/lib/exec.js';
+import { sleep, waitFor } from '../src/lib/time.js';
+import { Cleanup, stopChild } from './lib/cleanup.js';
+import { startChild, startEtcdCluster, type Started } from './lib/procs.js';
+import { say, table } from './lib/report.js';
+
+const { values } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '2000,4500' },
+    seconds: { type: 'string', default: '10' },
+    clients: { type: 'string', default: '5000' },
+    servers: { type: 'string', default: 'etcd,memory,dnsmasq,kea' },
+  },
+});
+const rates = values.rates.split(',').map(Number).filter((r) => r > 0 && r <= 50_000);
+const seconds = Math.max(1, Math.min(120, Number(values.seconds)));
+const clients = Math.max(1, Math.min(10_000, Number(values.clients)));
+const servers = values.servers.split(',');
+
+const tag = `ybd${Math.random().toString(36).slice(2, 5)}`;
+const SRV = `${tag}-srv`;
+const CLI = `${tag}-cli`;
+const SERVER_IP = '10.0.0.1';
+const RELAY_IP = '10.0.0.2';
+const NETWORK = '10.0.0.0/16';
+const POOL = ['10.0.1.1', '10.0.40.255'] as const;
+const cleanup = new Cleanup();
+const dir = mkdtempSync(join(tmpdir(), 'yc-bench-dhcp-'));
+cleanup.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+const tsx = (file: string): string[] => ['--import', 'tsx', fileURLToPath(new URL(file, import.meta.url))];
+
+async function ip(args: string[]): Promise<void> {
+  await run('ip', args, { timeoutMs: 10_000 });
+}
+
+async function makeNetwork(): Promise<void> {
+  for (const ns of [SRV, CLI]) {
+    cleanup.add(`namespace ${ns}`, () => ip(['netns', 'del', ns]));
+    await ip(['netns', 'add', ns]);
+    await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+  // Made inside the namespaces: the host never holds these links or addresses.
+  await ip(['-n', SRV, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', CLI]);
+  await ip(['-n', SRV, 'addr', 'add', `${SERVER_IP}/16`, 'dev', 'eth0']);
+  await ip(['-n', CLI, 'addr', 'add', `${RELAY_IP}/16`, 'dev', 'eth0']);
+  await ip(['-n', SRV, 'link', 'set', 'eth0', 'up']);
+  await ip(['-n', CLI, 'link', 'set', 'eth0', 'up']);
+}
+
+/** Waits until something in the server namespace listens on UDP 67. */
+async function port67(): Promise<void> {
+  await waitFor('a DHCP server on :67', async () => {
+    const r = await run('ip', ['netns', 'exec', SRV, 'ss', '-Hlun', 'sport', '= :67'], { timeoutMs: 5000, allowFailure: true });
+    return r.stdout.trim() ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 100 });
+}
+
+interface Server {
+  started: Started;
+  /** Extra figures printed after the run (server's own counters). */
+  stats?: () => string;
+}
+
+let etcdRound = 0;
+async function startServer(kind: string): Promise<{ server: Server; stop: () => Promise<void> }> {
+  const local = new Cleanup();
+  const stop = (): Promise<void> => local.run();
+  try {
+    let started: Started;
+    if (kind === 'etcd') {
+      const d = join(dir, `etcd-${++etcdRound}`);
+      local.add('etcd data', () => rmSync(d, { recursive: true, force: true }));
+      // The lab's timers; a fresh cluster each time so every run allocates every client anew.
+      const etcd = await startEtcdCluster(local, { size: 3, dir: d, basePort: 2379, netns: SRV, heartbeatMs: 100, electionMs: 1000 });
+      started = await startChild(local, 'ycluster dhcp (etcd)', process.execPath, [...tsx('./lib/run-etcd-dhcp.ts'), '--endpoints', etcd.endpoints.join(','), '--server-ip', SERVER_IP, '--network', NETWORK, '--compute', POOL.join('-'), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
+    } else if (kind === 'memory') {
+      started = await startChild(local, 'ycluster dhcp (memory)', process.execPath, [...tsx('../src/dhcp/run-memory-server.ts'), '--server-ip', SERVER_IP, '--subnet', NETWORK, '--range', POOL.join('-'), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
+    } else if (kind === 'dnsmasq') {
+      const leases = join(dir, `dnsmasq-${Date.now()}.leases`);
+      local.add('dnsmasq leases', () => rmSync(leases, { force: true }));
+      started = await startChild(local, 'dnsmasq', 'dnsmasq', [
+        '--no-daemon', '--conf-file=/dev/null', '--port=0', `--dhcp-range=${POOL[0]},${POOL[1]},255.255.0.0,1h`, '--no-ping', '--log-facility=/dev/null',
+        `--dhcp-leasefile=${leases}`, '--interface=eth0', '--dhcp-lease-max=100000', '--pid-file', '--user=root', '--group=root',
+      ], /^/, { netns: SRV });
+      await port67();
+    } else if (kind === 'kea') {
+      const d = mkdtempSync(join(dir, 'kea-'));
+      local.add('kea dir', () => rmSync(d, { recursive: true, force: true }));
+      const conf = join(d, 'kea.json');
+      writeFileSync(conf, JSON.stringify({
+        Dhcp4: {
+          'interfaces-config': { interfaces: ['eth0'], 'dhcp-socket-type': 'udp' },
+          'lease-database': { type: 'memfile', persist: true, name: join(d, 'leases.csv'), 'lfc-interval': 0 },
+          'valid-lifetime': 3600,
+          subnet4: [{ id: 1, subnet: NETWORK, pools: [{ pool: `${POOL[0]} - ${POOL[1]}` }] }],
+          loggers: [{ name: 'kea-dhcp4', output_options: [{ output: join(d, 'kea.log') }], severity: 'WARN' }],
+        },
+      }));
+      started = await startChild(local, 'kea-dhcp4', 'kea-dhcp4', ['-c', conf], /^/, { netns: SRV, env: { ...process.env, KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
+      await port67();
+    } else throw new Error(`unknown server "${kind}"`);
+    const out = started.output;
+    return {
+      server: { started, stats: () => /DHCP-STATS (\{.*\})/.exec(out())?.[1] ?? '' },
+      stop: async () => {
+        await stopChild(started.child, 5000);
+        await stop();
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+interface Perf { rate: number; doSent: number; doRecv: number; raSent: number; raRecv: number; dropPct: number; raw: string }
+
+async function perfdhcp(rate: number): Promise<Perf> {
+  const r = await run('ip', ['netns', 'exec', CLI, 'perfdhcp', '-4', '-l', RELAY_IP, '-r', String(rate), '-R', String(clients), '-p', String(seconds), '-s', '1', SERVER_IP], { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+  const text = r.stdout + r.stderr;
+  const section = (name: string): string => text.split(`***Statistics for: ${name}***`)[1]?.split('***')[0] ?? '';
+  const num = (s: string, re: RegExp): number => Number(re.exec(s)?.[1] ?? NaN);
+  const doS = section('DISCOVER-OFFER');
+  const raS = section('REQUEST-ACK');
+  const p: Perf = {
+    rate: num(text, /Rate: ([\d.]+) 4-way exchanges\/second/),
+    doSent: num(doS, /sent packets: (\d+)/),
+    doRecv: num(doS, /received packets: (\d+)/),
+    raSent: num(raS, /sent packets: (\d+)/),
+    raRecv: num(raS, /received packets: (\d+)/),
+    dropPct: NaN,
+    raw: text,
+  };
+  // A DISCOVER counts as served only when its exchange ends with an ACK.
+  p.dropPct = p.doSent > 0 ? (100 * (p.doSent - (p.raRecv || 0))) / p.doSent : NaN;
+  if (Number.isNaN(p.rate)) p.rate = 0;
+  return p;
+}
+
+async function main(): Promise<void> {
+  await makeNetwork();
+  const rows: unknown[][] = [];
+  const notes: string[] = [];
+  for (const rate of rates) {
+    for (const kind of servers) {
+      say(`${kind} at ${rate}/s, ${clients} clients, ${seconds} s`);
+      const { server, stop } = await startServer(kind);
+      try {
+        const passes = kind === 'etcd' ? ['cold', 'warm'] : ['cold'];
+        for (const pass of passes) {
+          const p = await perfdhcp(rate);
+          if (p.doSent === 0 || Number.isNaN(p.doSent)) notes.push(`${kind} ${rate}/s ${pass}: perfdhcp output:\n${p.raw.slice(-1500)}`);
+          rows.push([kind === 'etcd' ? `ycluster etcd (${pass === 'cold' ? 'new MACs' : 'known MACs'})` : kind === 'memory' ? 'ycluster memory' : kind, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct]);
+          say(`  ${pass}: ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %`);
+          await sleep(500);
+        }
+      } finally {
+        await stop();
+        const st = server.stats?.();
+        if (st) notes.push(`${kind} ${rate}/s server counters: ${st}`);
+      }
+    }
+  }
+  console.log(`\nDHCP: perfdhcp as a relay (giaddr ${RELAY_IP}), ${clients} clients, ${seconds} s per run, same namespaces and veth for every server`);
+  console.log("(\"new MACs\": fresh etcd, each client's first DISCOVER allocates a node; \"known MACs\": the same clients again on that etcd)\n");
+  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %'], rows));
+  for (const n of notes) console.log(n);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup.run());
