@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { isYcError } from '../../src/lib/errors.js';
 import type { LockHolder, VolumeDriver, VolumeSpec } from '../../src/storage/driver.js';
 import { LoopDriver } from '../../src/storage/loop.js';
+import { RbdDriver } from '../../src/storage/rbd.js';
 import { isMountPoint, loopDetach, loopList } from '../../src/storage/blockdev.js';
+import { startCeph, type TestCeph } from '../helpers/ceph.js';
 
 interface Fixture {
   /** A driver as seen from one node; every node shares the same backend. */
@@ -17,6 +19,7 @@ interface Fixture {
   spec(name: string): VolumeSpec;
 }
 
+const hasCeph = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'rbd', 'rbd-fuse'].every((b) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, b))));
 
 async function writeSynced(path: string, text: string): Promise<void> {
   const fh = await open(path, 'w');
@@ -207,6 +210,33 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
     if (base === '') return;
     for (const l of await loopList()) if (l.backFile.startsWith(base)) await loopDetach(l.name);
     for (const e of await readdir(base).catch(() => [])) if (e.startsWith('mnt-') && isMountPoint(join(base, e))) execFileSync('umount', ['-l', join(base, e)]);
+    rmSync(base, { recursive: true, force: true });
+  });
+}
+
+// rbd: a single-host Ceph on 127.0.0.1; each node has its own run directory (rbd-fuse mounts, map records).
+{
+  let ceph: TestCeph | undefined;
+  let base = '';
+  conformance('rbd', async () => {
+    base = mkdtempSync(join(tmpdir(), 'yc-rbd-'));
+    ceph = await startCeph();
+    const c = ceph;
+    return {
+      base,
+      fixture: {
+        driver: (node) => new RbdDriver({ conf: c.conf, pool: c.pool, id: 'admin', runDir: join(base, `run-${node}`) }),
+        spec: (name) => ({ name, sizeMiB: 64, fsType: 'ext4' }),
+      },
+    };
+  }, { skip: hasCeph ? undefined : 'ceph not installed' });
+  after(async () => {
+    if (base === '') return;
+    for (const e of await readdir(base).catch(() => [])) if (e.startsWith('mnt-') && isMountPoint(join(base, e))) execFileSync('umount', ['-l', join(base, e)]);
+    for (const node of await readdir(base).catch(() => [])) {
+      if (node.startsWith('run-')) await RbdDriver.cleanupRunDir(join(base, node));
+    }
+    await ceph?.stop();
     rmSync(base, { recursive: true, force: true });
   });
 }

@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cephConfigText, cephLabConfig, cephSecret, monMgrCommands } from './ceph.js';
+
+test('a cephx secret is the 28-byte AES key struct', () => {
+  const raw = Buffer.from(cephSecret(1_700_000_000_123, Buffer.alloc(16, 7)), 'base64');
+  assert.equal(raw.length, 28);
+  assert.equal(raw.readUInt16LE(0), 1);
+  assert.equal(raw.readUInt32LE(2), 1_700_000_000);
+  assert.equal(raw.readUInt32LE(6), 123_000_000);
+  assert.equal(raw.readUInt16LE(10), 16);
+  assert.deepEqual(raw.subarray(12), Buffer.alloc(16, 7));
+});
+
+test('the config keeps every path under the lab dir and sets the single-host settings', () => {
+  const text = cephConfigText({ dir: '/x/ceph', fsid: 'f', monIp: '10.9.0.11', monPort: 6789, objectstore: 'memstore', poolSize: 1, publicNetwork: '10.9.0.0/24' });
+  for (const key of ['run_dir', 'admin_socket', 'pid_file', 'log_file', 'mon_data', 'mgr_data', 'osd_data', 'keyring']) {
+    const line = text.split('\n').find((l) => l.startsWith(`${key} =`));
+    assert.ok(line?.includes('/x/ceph/'), `${key} under the lab dir: ${line}`);
+  }
+  for (const s of ['mon_host = [v1:10.9.0.11:6789]', 'osd_pool_default_size = 1', 'mon_allow_pool_size_one = true', 'osd_crush_chooseleaf_type = 0', 'mon_data_avail_warn = 5', 'osd_objectstore = memstore', 'rbd_cache = false', 'rbd_default_features = 1', 'public_network = 10.9.0.0/24']) {
+    assert.ok(text.includes(`\n${s}\n`), s);
+  }
+});
+
+test('cephLabConfig writes conf and keyring; mon commands point at them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'yc-cephcfg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lab = await cephLabConfig(dir, '10.9.0.11');
+  assert.match(readFileSync(lab.conf, 'utf8'), new RegExp(`fsid = ${lab.fsid}`));
+  const keyring = readFileSync(lab.keyring, 'utf8');
+  for (const e of ['[mon.]', '[client.admin]', '[mgr.x]']) assert.ok(keyring.includes(e), e);
+  const cmds = monMgrCommands(lab);
+  assert.ok(cmds.setup[0]!.args.includes('[v1:10.9.0.11:6789]'));
+  assert.deepEqual(cmds.run.map((c) => [c.command, c.args.includes('-f')]), [['ceph-mon', true], ['ceph-mgr', true]]);
+});

@@ -1,0 +1,161 @@
+/**
+ * Plain Ceph (Debian) for a lab or a test: one config directory holds every path (config, keyrings, data,
+ * sockets, logs, pid files), so nothing lands in /etc/ceph or /var/lib/ceph. These functions only render
+ * files and commands; the caller (the agent, or test/helpers/ceph.ts) runs them and supervises the daemons,
+ * which all run in the foreground (-f).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Cmd {
+  command: string;
+  args: string[];
+}
+
+export interface CephLab {
+  dir: string;
+  conf: string;
+  /** Holds mon., client.admin and mgr.x: the mon imports it at mkfs, clients use client.admin. */
+  keyring: string;
+  fsid: string;
+  monIp: string;
+  monPort: number;
+}
+
+export interface CephConfigInput {
+  dir: string;
+  fsid: string;
+  monIp: string;
+  monPort: number;
+  objectstore: 'memstore' | 'bluestore';
+  poolSize: number;
+  /** Where daemons bind, e.g. the lab subnet; 127.0.0.0/8 for a test on loopback. */
+  publicNetwork: string;
+}
+
+/** A cephx secret: le16 type (1 = AES), le32 seconds, le32 nanoseconds, le16 length, 16 random bytes. */
+export function cephSecret(now = Date.now(), random: Buffer = randomBytes(16)): string {
+  const b = Buffer.alloc(12 + 16);
+  b.writeUInt16LE(1, 0);
+  b.writeUInt32LE(Math.floor(now / 1000), 2);
+  b.writeUInt32LE((now % 1000) * 1_000_000, 6);
+  b.writeUInt16LE(16, 10);
+  random.copy(b, 12, 0, 16);
+  return b.toString('base64');
+}
+
+export function cephConfigText(c: CephConfigInput): string {
+  const d = c.dir;
+  return `[global]
+fsid = ${c.fsid}
+mon_host = [v1:${c.monIp}:${c.monPort}]
+ms_bind_msgr2 = false
+ms_bind_ipv4 = true
+ms_bind_ipv6 = false
+public_network = ${c.publicNetwork}
+run_dir = ${d}/run
+admin_socket = ${d}/run/$cluster-$name.asok
+pid_file = ${d}/run/$cluster-$name.pid
+log_file = ${d}/log/$cluster-$name.log
+mon_cluster_log_file = ${d}/log/$cluster.log
+keyring = ${d}/keyring
+mon_data = ${d}/mon/$cluster-$id
+mgr_data = ${d}/mgr/$cluster-$id
+osd_data = ${d}/osd/$cluster-$id
+osd_objectstore = ${c.objectstore}
+memstore_device_bytes = 2147483648
+osd_pool_default_size = ${c.poolSize}
+osd_pool_default_min_size = 1
+mon_allow_pool_size_one = true
+mon_allow_pool_delete = true
+osd_crush_chooseleaf_type = 0
+mon_data_avail_warn = 5
+mon_data_avail_crit = 1
+osd_max_object_name_len = 256
+osd_max_object_namespace_len = 64
+auth_allow_insecure_global_id_reclaim = false
+
+[osd]
+keyring = $osd_data/keyring
+
+[client]
+# No client cache: a blocklisted client must see I/O errors at once, not keep serving from memory.
+rbd_cache = false
+# Layering only: librbd's exclusive-lock feature refuses to work while our manual (advisory) lock is held.
+rbd_default_features = 1
+`;
+}
+
+function keyringText(entries: { entity: string; key: string; caps: Record<string, string> }[]): string {
+  return entries
+    .map((e) => `[${e.entity}]\n\tkey = ${e.key}\n${Object.entries(e.caps).map(([k, v]) => `\tcaps ${k} = "${v}"\n`).join('')}`)
+    .join('');
+}
+
+/** Writes ceph.conf and the keyring under labDir/ceph; returns where they are. */
+export async function cephLabConfig(
+  labDir: string,
+  monIp: string,
+  opts: { monPort?: number; objectstore?: 'memstore' | 'bluestore'; poolSize?: number; publicNetwork?: string } = {},
+): Promise<CephLab> {
+  const dir = join(labDir, 'ceph');
+  for (const sub of ['run', 'log', 'mon', 'mgr', 'osd']) await mkdir(join(dir, sub), { recursive: true });
+  const lab: CephLab = { dir, conf: join(dir, 'ceph.conf'), keyring: join(dir, 'keyring'), fsid: randomUUID(), monIp, monPort: opts.monPort ?? 6789 };
+  await writeFile(lab.conf, cephConfigText({ dir, fsid: lab.fsid, monIp, monPort: lab.monPort, objectstore: opts.objectstore ?? 'memstore', poolSize: opts.poolSize ?? 1, publicNetwork: opts.publicNetwork ?? `${monIp}/32` }));
+  const all = 'allow *';
+  await writeFile(lab.keyring, keyringText([
+    { entity: 'mon.', key: cephSecret(), caps: { mon: all } },
+    { entity: 'client.admin', key: cephSecret(), caps: { mon: all, osd: all, mgr: all, mds: all } },
+    { entity: 'mgr.x', key: cephSecret(), caps: { mon: 'allow profile mgr', osd: all, mds: all } },
+  ]), { mode: 0o600 });
+  return lab;
+}
+
+/** One mon ("a") and one mgr ("x") on a core node: setup runs once, in order; run are the daemons. */
+export function monMgrCommands(lab: CephLab): { setup: Cmd[]; run: Cmd[] } {
+  const c = ['-c', lab.conf];
+  const monmap = join(lab.dir, 'monmap');
+  return {
+    setup: [
+      { command: 'monmaptool', args: ['--create', '--clobber', '--fsid', lab.fsid, '--addv', 'a', `[v1:${lab.monIp}:${lab.monPort}]`, monmap] },
+      { command: 'ceph-mon', args: [...c, '--mkfs', '-i', 'a', '--monmap', monmap, '--keyring', lab.keyring] },
+      { command: 'mkdir', args: ['-p', join(lab.dir, 'mgr', 'ceph-x')] },
+    ],
+    run: [
+      { command: 'ceph-mon', args: [...c, '-f', '-i', 'a'] },
+      { command: 'ceph-mgr', args: [...c, '-f', '-i', 'x'] },
+    ],
+  };
+}
+
+/**
+ * One OSD with a fixed id on a storage node. Setup needs the mon up (it registers the OSD with its own key);
+ * the OSD keyring is written before --mkfs, as ceph-osd reads it there.
+ */
+export async function osdCommands(lab: CephLab, id: number): Promise<{ setup: Cmd[]; run: Cmd[] }> {
+  const c = ['-c', lab.conf];
+  const uuid = randomUUID();
+  const data = join(lab.dir, 'osd', `ceph-${id}`);
+  const key = cephSecret();
+  await mkdir(data, { recursive: true });
+  const secretFile = join(data, 'secret.json');
+  await writeFile(secretFile, JSON.stringify({ cephx_secret: key }), { mode: 0o600 });
+  await writeFile(join(data, 'keyring'), keyringText([{ entity: `osd.${id}`, key, caps: {} }]), { mode: 0o600 });
+  return {
+    setup: [
+      { command: 'ceph', args: [...c, '--id', 'admin', 'osd', 'new', uuid, String(id), '-i', secretFile] },
+      { command: 'ceph-osd', args: [...c, '--mkfs', '-i', String(id), '--osd-uuid', uuid] },
+    ],
+    run: [{ command: 'ceph-osd', args: [...c, '-f', '-i', String(id)] }],
+  };
+}
+
+/** A replicated pool initialised for RBD, created once the OSDs are up. */
+export function poolCommands(lab: CephLab, pool: string, pgs = 8): Cmd[] {
+  const c = ['-c', lab.conf, '--id', 'admin'];
+  return [
+    { command: 'ceph', args: [...c, 'osd', 'pool', 'create', pool, String(pgs), String(pgs)] },
+    { command: 'rbd', args: [...c, 'pool', 'init', pool] },
+  ];
+}

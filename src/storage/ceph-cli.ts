@@ -1,0 +1,45 @@
+// The `ceph` and `rbd` commands with the driver's config and identity, each bounded in time.
+import { YcError } from '../lib/errors.js';
+import { run, type ExecResult } from '../lib/exec.js';
+
+export interface CephClientOptions {
+  /** ceph.conf; always given, so no command ever falls back to /etc/ceph or a DNS SRV lookup. */
+  conf: string;
+  /** cephx user without "client.", e.g. "admin". */
+  id: string;
+  keyring?: string;
+  /** Bound on each command (default 30 s). */
+  timeoutMs?: number;
+}
+
+export class CephCli {
+  constructor(readonly opts: CephClientOptions) {}
+
+  /** Arguments every Ceph tool accepts; also what rbd-fuse takes through CEPH_ARGS. */
+  identityArgs(): string[] {
+    return ['--id', this.opts.id, ...(this.opts.keyring === undefined ? [] : ['--keyring', this.opts.keyring])];
+  }
+
+  rbd(args: readonly string[], opts: { allowFailure?: boolean } = {}): Promise<ExecResult> {
+    return run('rbd', ['-c', this.opts.conf, ...this.identityArgs(), ...args], { timeoutMs: this.opts.timeoutMs ?? 30_000, ...opts });
+  }
+
+  ceph(args: readonly string[]): Promise<ExecResult> {
+    const t = this.opts.timeoutMs ?? 30_000;
+    return run('ceph', ['-c', this.opts.conf, ...this.identityArgs(), '--connect-timeout', String(Math.max(1, Math.floor(t / 1000))), ...args], { timeoutMs: t });
+  }
+
+  async rbdJson<T>(args: readonly string[]): Promise<T> {
+    const res = await this.rbd([...args, '--format', 'json']);
+    try {
+      return JSON.parse(res.stdout) as T;
+    } catch (err) {
+      throw new YcError('INTERNAL', `rbd ${args.join(' ')} printed no JSON`, { cause: err });
+    }
+  }
+}
+
+/** rbd's way of saying the image (or pool) does not exist. */
+export function isMissing(res: ExecResult): boolean {
+  return res.code !== 0 && /\(2\) No such file or directory/.test(res.stderr);
+}

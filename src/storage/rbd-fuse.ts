@@ -1,0 +1,92 @@
+// Maps an RBD image without kernel RBD: rbd-fuse exposes the image as a file, losetup makes it a block device.
+// The state of one mapping (rbd-fuse PID, mount dir, loop device, lock token) is kept in a small JSON file
+// in the node's run directory, so an agent restart can still unmap what it mapped.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { YcError } from '../lib/errors.js';
+import { run } from '../lib/exec.js';
+import { sleep, waitFor } from '../lib/time.js';
+import { isMountPoint, loopAttach, loopDetach } from './blockdev.js';
+import type { CephCli } from './ceph-cli.js';
+import { writeAtomic } from './loop-files.js';
+
+export interface FuseMapping {
+  pid: number;
+  fuseDir: string;
+  device: string;
+  token: number;
+}
+
+const recordPath = (runDir: string, name: string): string => join(runDir, `${name}.map.json`);
+
+export async function readMapping(runDir: string, name: string): Promise<FuseMapping | undefined> {
+  try {
+    return JSON.parse(await readFile(recordPath(runDir, name), 'utf8')) as FuseMapping;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The rbd-fuse process is ours only while its command line still names our mount dir (PIDs get reused). */
+export function fuseAlive(m: FuseMapping): boolean {
+  try {
+    return readFileSync(`/proc/${m.pid}/cmdline`, 'utf8').split('\0').includes(m.fuseDir);
+  } catch {
+    return false;
+  }
+}
+
+export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, name: string, token: number): Promise<FuseMapping> {
+  const fuseDir = join(runDir, `fuse-${name}`);
+  await mkdir(fuseDir, { recursive: true });
+  // Foreground (-f), so the PID we record is the daemon; detached, so it outlives an agent restart like a kernel map.
+  const child = spawn('rbd-fuse', ['-f', '-c', cli.opts.conf, '-p', pool, '-r', name, fuseDir], {
+    stdio: 'ignore',
+    detached: true,
+    env: { ...process.env, CEPH_ARGS: [...cli.identityArgs(), '--rbd_cache=false'].join(' ') },
+  });
+  child.on('error', () => undefined);
+  child.unref();
+  if (child.pid === undefined) throw new YcError('UNAVAILABLE', 'cannot start rbd-fuse');
+  const m: FuseMapping = { pid: child.pid, fuseDir, device: '', token };
+  await writeAtomic(recordPath(runDir, name), JSON.stringify(m));
+  try {
+    const file = join(fuseDir, name);
+    await waitFor(`rbd-fuse to expose ${pool}/${name}`, () => {
+      if (!fuseAlive(m)) throw new YcError('UNAVAILABLE', `rbd-fuse for ${pool}/${name} exited`);
+      return existsSync(file) ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 50 });
+    m.device = await loopAttach(file);
+    await writeAtomic(recordPath(runDir, name), JSON.stringify(m));
+    return m;
+  } catch (err) {
+    await unmapFuse(runDir, name);
+    throw err;
+  }
+}
+
+/** Detaches the loop device, unmounts the FUSE dir and stops rbd-fuse by PID; idempotent. */
+export async function unmapFuse(runDir: string, name: string): Promise<void> {
+  const m = await readMapping(runDir, name);
+  if (m === undefined) return;
+  if (m.device !== '') await loopDetach(m.device);
+  // Stop rbd-fuse before unmounting its dir: a fenced (blocklisted) rbd-fuse spins on failing I/O and
+  // never answers, and a plain umount of its dir then sleeps uninterruptibly (no timeout can end it).
+  // Killing the daemon aborts the FUSE connection instead, so anything waiting on it fails at once. On
+  // the healthy path the file system above is unmounted and the loop device detached by now, so every
+  // write has already reached rbd-fuse, which writes through (no cache).
+  await stopPid(m);
+  if (isMountPoint(m.fuseDir)) await run('umount', ['-l', m.fuseDir], { timeoutMs: 10_000 });
+  await rm(m.fuseDir, { recursive: true, force: true });
+  await rm(recordPath(runDir, name), { force: true });
+}
+
+async function stopPid(m: FuseMapping): Promise<void> {
+  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+    if (!fuseAlive(m)) return;
+    process.kill(m.pid, sig);
+    for (let i = 0; i < 30 && fuseAlive(m); i++) await sleep(100);
+  }
+}
