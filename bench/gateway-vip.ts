@@ -32,6 +32,8 @@ async function settle(vip: string, want?: string): Promise<string> {
   return waitFor(`lab healthy and one holder of ${vip}`, async () => {
     const s = await fetchStatus(apiPort).catch(() => undefined);
     if (!s?.healthy) return undefined;
+    // Published health can lag a restart: every core's VRRP child must run before the next crash.
+    if (!CORES.every((n) => { const pid = readPid(join(labDir(name), 'nodes', n, 'data', 'keepalived', 'vrrp.pid')); return pid !== undefined && existsSync(`/proc/${pid}`); })) return undefined;
     const h = await vipHolders(name, CORES, vip);
     if (h.length !== 1 || (want && h[0] !== want)) return undefined;
     return (await answeringNode(name, CLIENT, vip, PORT, 1)) === h[0] ? h[0] : undefined;

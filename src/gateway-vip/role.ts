@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Watcher } from 'etcd3';
 import type { AlwaysRole, AlwaysRoleFactory, RoleContext } from '../agent/role.js';
@@ -46,7 +47,9 @@ export class GatewayVipRole implements AlwaysRole {
     mkdirSync(this.files.dir, { recursive: true });
     const stale = await stopStaleKeepalived(this.files.pidFile, this.files.conf);
     if (stale) this.ctx.logger.warn('stopped a keepalived left by an earlier agent', { pid: stale });
-    await this.sync().catch((err: unknown) => this.failSync(err));
+    // After a restart, etcd can take seconds to answer (its local member is rejoining); the last config we
+    // rendered lets keepalived stand by at once, and the loop brings it up to date as soon as etcd answers.
+    if (!(await this.startFromLastConfig())) await this.sync().catch((err: unknown) => this.failSync(err));
     this.loop = this.run(this.abort.signal);
   }
 
@@ -118,6 +121,33 @@ export class GatewayVipRole implements AlwaysRole {
     }
   }
 
+  private async startFromLastConfig(): Promise<boolean> {
+    let last: VrrpOptions;
+    try {
+      last = JSON.parse(await readFile(this.lastFile, 'utf8')) as VrrpOptions;
+      if (renderKeepalivedConf(last) !== (await readFile(this.files.conf, 'utf8'))) return false;
+    } catch {
+      return false;
+    }
+    if (!(await validateKeepalivedConf(this.files.conf)).ok) return false;
+    this.vrrp = last;
+    this.config = { ok: true, detail: 'last rendered config (etcd not read yet)' };
+    await this.startKeepalived(last);
+    return true;
+  }
+
+  private async startKeepalived(vrrp: VrrpOptions): Promise<void> {
+    // Not running, so not MASTER: a VIP on our interface is a leftover (crashed keepalived) and would answer beside the real master.
+    if (await removeAddress(vrrp.interface, vrrp.vip, vrrp.prefix)) this.ctx.logger.warn('cleared a stale gateway VIP', { vip: vrrp.vip, iface: vrrp.interface });
+    this.keepalived.start();
+    this.started = true;
+    this.ctx.logger.info('gateway VIP: keepalived started', { detail: this.config.detail });
+  }
+
+  private get lastFile(): string {
+    return join(this.files.dir, 'last-vrrp.json');
+  }
+
   private async watch(): Promise<void> {
     const kick = (): void => {
       this.dirty = true;
@@ -154,12 +184,9 @@ export class GatewayVipRole implements AlwaysRole {
     const previous = this.vrrp;
     this.vrrp = vrrp;
     this.config = { ok: true, detail: `VRRPv${vrrp.version} vrid ${vrrp.virtualRouterId} priority ${vrrp.priority} advert ${vrrp.advertIntSeconds}s, ${vrrp.unicast ? `unicast peers ${vrrp.unicast.peers.join(',') || 'none'}` : 'multicast'}` };
+    if (out.changed || !this.started) await writeFile(this.lastFile, JSON.stringify(vrrp));
     if (!this.started) {
-      // Not running, so not MASTER: a VIP on our interface is a leftover (crashed keepalived) and would answer beside the real master.
-      if (await removeAddress(vrrp.interface, vrrp.vip, vrrp.prefix)) this.ctx.logger.warn('cleared a stale gateway VIP', { vip: vrrp.vip, iface: vrrp.interface });
-      this.keepalived.start();
-      this.started = true;
-      this.ctx.logger.info('gateway VIP: keepalived started', { detail: this.config.detail });
+      await this.startKeepalived(vrrp);
       return;
     }
     if (out.changed) {
