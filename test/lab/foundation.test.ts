@@ -194,12 +194,28 @@ test('a corrupt value in etcd is reported with its key; invalid CLI arguments fa
   assert.match(badFlag.stderr, /bogus/);
 });
 
+/** The last lines of every node's agent and etcd logs, for a failure message. */
+function diagnostics(): string {
+  const out: string[] = [];
+  for (const node of ['s1', 's2', 's3']) {
+    for (const file of ['agent.log', 'data/etcd.log']) {
+      try {
+        const lines = readFileSync(`${labDir(name)}/nodes/${node}/${file}`, 'utf8').trim().split('\n');
+        out.push(`--- ${node}/${file}`, ...lines.slice(-6));
+      } catch {
+        /* not there */
+      }
+    }
+  }
+  return out.join('\n');
+}
+
 async function waitHealthy(): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const s = await labStatus(name).catch(() => undefined);
     if (s?.healthy) return;
-    if (Date.now() > deadline) throw new Error(`lab not healthy again: ${s?.reasons.join('; ')}`);
+    if (Date.now() > deadline) throw new Error(`lab not healthy again: ${s?.reasons.join('; ')}\n${diagnostics()}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
