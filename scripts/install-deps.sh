@@ -14,6 +14,7 @@ DEBIAN_PACKAGES=(
   openssl   # certificates in the etcd TLS test
   postgresql-15 docker-registry   # stateful services run by the storage leader
   iputils-arping xfsprogs   # gratuitous ARP for VIPs; volume file systems
+  ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse   # RBD volumes (plain Ceph stands in for MicroCeph)
 )
 
 missing=()
