@@ -9,6 +9,8 @@ const filter = process.argv[3] ?? '';
 const roots = { unit: ['src'], integration: ['test/integration'], lab: ['test/lab'] };
 // Lab tests share the machine's namespaces and CPU: one file at a time.
 const concurrency = { unit: 2, integration: 1, lab: 1 };
+// A hung test fails on its own instead of eating CI's whole time limit.
+const timeoutMs = { unit: 60_000, integration: 240_000, lab: 600_000 };
 if (!roots[tier]) {
   console.error(`unknown tier "${tier}": use unit, integration or lab`);
   process.exit(2);
@@ -30,6 +32,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 const result = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${concurrency[tier]}`, '--test-reporter=spec', ...files,
+  '--import', 'tsx', '--test', `--test-concurrency=${concurrency[tier]}`, `--test-timeout=${timeoutMs[tier]}`, '--test-force-exit', '--test-reporter=spec', ...files,
 ], { stdio: 'inherit', env: { ...process.env, YCLUSTER_TEST_TIER: tier } });
 process.exit(result.status ?? 1);
