@@ -15,7 +15,7 @@ Usage:
   ycluster node add MAC [--type TYPE]          register a MAC (core, storage, compute, macos, frontend)
   ycluster node remove|drain|undrain NODE
   ycluster node set-type NODE TYPE
-  ycluster config show | config set KEY VALUE  e.g. config set ranges.compute.end 10.0.0.80
+  ycluster config show | config set KEY VALUE  e.g. config set dhcpLeaseSeconds 7200
   ycluster leader show [--json]
 ${PROVISION_USAGE}  ycluster agent --config FILE                 run the node agent
   ycluster lab up|status|exec|kill|stop|start|partition|heal|down|list   (see: ycluster lab help)

@@ -1,0 +1,13 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { etcdEndpoints, planLab } from './plan.js';
+
+test('the lab plan names and addresses nodes as the allocator would', () => {
+  const plan = planLab({ core: 3, storage: 2, compute: 1, frontend: 1 });
+  assert.deepEqual(plan.map((n) => [n.node, n.type, n.ip]), [
+    ['s1', 'core', '10.0.0.11'], ['s2', 'core', '10.0.0.12'], ['s3', 'core', '10.0.0.13'],
+    ['s4', 'storage', '10.0.0.14'], ['s5', 'storage', '10.0.0.15'], ['c1', 'compute', '10.0.0.51'], ['f1', 'frontend', '10.0.0.91'],
+  ]);
+  assert.equal(new Set(plan.map((n) => n.mac)).size, plan.length, 'MACs are unique');
+  assert.deepEqual(etcdEndpoints(plan), ['10.0.0.11:2379', '10.0.0.12:2379', '10.0.0.13:2379']);
+});
