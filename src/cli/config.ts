@@ -12,7 +12,7 @@ export async function configCommand(state: StateClient, io: Io, args: string[]):
     return 0;
   }
   if (sub === 'set') {
-    if (!key || value === undefined) throw badInput('config set: usage: ycluster config set KEY VALUE (e.g. ranges.compute.end 10.0.0.80)');
+    if (!key || value === undefined) throw badInput('config set: usage: ycluster config set KEY VALUE (e.g. dhcpLeaseSeconds 7200)');
     const next = await updateConfig(state, (c) => applySetting(c, key, value));
     io.out(json(next));
     return 0;
