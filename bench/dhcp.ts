@@ -3,8 +3,9 @@
 // side by side in the same two namespaces made for the run (server and relay/client, one veth).
 // Needs root; baselines from scripts/install-bench-deps.sh.
 // Usage: node --import tsx bench/dhcp.ts [--rates 2000,4500] [--seconds 10] [--clients 5000] [--servers etcd,memory,dnsmasq,kea]
+// ("etcd" runs twice: clients registered beforehand, and new clients; "memory" twice: reserved, and the pool.)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -72,7 +73,7 @@ interface Server {
 }
 
 let etcdRound = 0;
-async function startServer(kind: string): Promise<{ server: Server; stop: () => Promise<void> }> {
+async function startServer(kind: string, seed = 0): Promise<{ server: Server; stop: () => Promise<void> }> {
   const local = new Cleanup();
   const stop = (): Promise<void> => local.run();
   try {
@@ -82,7 +83,9 @@ async function startServer(kind: string): Promise<{ server: Server; stop: () => 
       local.add('etcd data', () => rmSync(d, { recursive: true, force: true }));
       // The lab's timers; a fresh cluster each time so every run allocates every client anew.
       const etcd = await startEtcdCluster(local, { size: 3, dir: d, basePort: 2379, netns: SRV, heartbeatMs: 100, electionMs: 1000 });
-      started = await startChild(local, 'ycluster dhcp (etcd)', process.execPath, [...tsx('./lib/run-etcd-dhcp.ts'), '--endpoints', etcd.endpoints.join(','), '--server-ip', SERVER_IP, '--network', NETWORK, '--compute', POOL.join('-'), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
+      started = await startChild(local, 'ycluster dhcp (etcd)', process.execPath, [...tsx('./lib/run-etcd-dhcp.ts'), '--endpoints', etcd.endpoints.join(','), '--server-ip', SERVER_IP, '--network', NETWORK, '--compute', POOL.join('-'), '--interface', 'eth0', '--seed-perfdhcp', String(seed)], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
+    } else if (kind === 'memory-known') {
+      started = await startChild(local, 'ycluster dhcp (memory, reserved)', process.execPath, [...tsx('./lib/run-memory-known.ts'), '--server-ip', SERVER_IP, '--subnet', NETWORK, '--first-ip', POOL[0], '--clients', String(clients), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
     } else if (kind === 'memory') {
       started = await startChild(local, 'ycluster dhcp (memory)', process.execPath, [...tsx('../src/dhcp/run-memory-server.ts'), '--server-ip', SERVER_IP, '--subnet', NETWORK, '--range', POOL.join('-'), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
     } else if (kind === 'dnsmasq') {
@@ -152,28 +155,32 @@ async function main(): Promise<void> {
   const rows: unknown[][] = [];
   const notes: string[] = [];
   for (const rate of rates) {
-    for (const kind of servers) {
-      say(`${kind} at ${rate}/s, ${clients} clients, ${seconds} s`);
-      const { server, stop } = await startServer(kind);
+    // etcd twice: clients registered beforehand (the lease path), and unknown clients (allocation + lease).
+    // memory twice: clients reserved (protocol and socket cost only), and the dynamic pool of run-memory-server.
+    const runs = servers.flatMap((k) => (k === 'etcd' ? ['etcd-known', 'etcd-new'] : k === 'memory' ? ['memory-known', 'memory'] : [k]));
+    for (const kind of runs) {
+      const label = { 'etcd-known': 'ycluster etcd (known MACs)', 'etcd-new': 'ycluster etcd (new MACs)', 'memory-known': 'ycluster memory (known MACs)', memory: 'ycluster memory (new MACs, pool)' }[kind] ?? kind;
+      say(`${label} at ${rate}/s, ${clients} clients, ${seconds} s (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+      const { server, stop } = await startServer(kind.startsWith('etcd') ? 'etcd' : kind, kind === 'etcd-known' ? clients : 0);
       try {
-        const passes = kind === 'etcd' ? ['cold', 'warm'] : ['cold'];
-        for (const pass of passes) {
-          const p = await perfdhcp(rate);
-          if (p.doSent === 0 || Number.isNaN(p.doSent)) notes.push(`${kind} ${rate}/s ${pass}: perfdhcp output:\n${p.raw.slice(-1500)}`);
-          rows.push([kind === 'etcd' ? `ycluster etcd (${pass === 'cold' ? 'new MACs' : 'known MACs'})` : kind === 'memory' ? 'ycluster memory' : kind, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct]);
-          say(`  ${pass}: ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %`);
-          await sleep(500);
-        }
+        const load = loadavg()[0]!;
+        const p = await perfdhcp(rate);
+        if (p.doSent === 0 || Number.isNaN(p.doSent)) notes.push(`${label} ${rate}/s: perfdhcp output:\n${p.raw.slice(-1500)}`);
+        rows.push([label, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct, load]);
+        say(`  ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %`);
       } finally {
         await stop();
         const st = server.stats?.();
-        if (st) notes.push(`${kind} ${rate}/s server counters: ${st}`);
+        if (st) notes.push(`${label} ${rate}/s, server counters: ${st}`);
       }
+      await sleep(500);
     }
   }
   console.log(`\nDHCP: perfdhcp as a relay (giaddr ${RELAY_IP}), ${clients} clients, ${seconds} s per run, same namespaces and veth for every server`);
-  console.log("(\"new MACs\": fresh etcd, each client's first DISCOVER allocates a node; \"known MACs\": the same clients again on that etcd)\n");
-  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %'], rows));
+  console.log('etcd: a fresh 3-member cluster in the server namespace per run. "known MACs": the clients registered as nodes');
+  console.log('beforehand, each ACK waits for its lease in etcd; "new MACs": each client\'s first DISCOVER allocates a node.');
+  console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.\n');
+  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'load'], rows));
   for (const n of notes) console.log(n);
 }
 
