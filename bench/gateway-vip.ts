@@ -31,7 +31,8 @@ const say = (m: string): void => void process.stderr.write(`${m}\n`);
 async function settle(vip: string, want?: string): Promise<string> {
   return waitFor(`lab healthy and one holder of ${vip}`, async () => {
     const s = await fetchStatus(apiPort).catch(() => undefined);
-    if (!s?.healthy) return undefined;
+    // Our part of health only: other roles (storage leader, ...) settle on their own clocks.
+    if (!s || s.nodes.filter((n) => n.type === 'core').length !== CORES.length || s.reasons.some((r) => /keepalived|gateway-vip/.test(r))) return undefined;
     // Published health can lag a restart: every core's VRRP child must run before the next crash.
     if (!CORES.every((n) => { const pid = readPid(join(labDir(name), 'nodes', n, 'data', 'keepalived', 'vrrp.pid')); return pid !== undefined && existsSync(`/proc/${pid}`); })) return undefined;
     const h = await vipHolders(name, CORES, vip);
@@ -108,6 +109,7 @@ async function runTrials(label: string, vip: string, fault: Fault, restore: Rest
 }
 
 function line(label: string, r: FailoverTiming[]): string {
+  if (r.length === 0) return `${label.padEnd(44)} ${'0'.padStart(6)}  (no trial completed)`;
   const a = r.map((x) => x.answeredMs);
   const m = r.map((x) => x.movedMs);
   return `${label.padEnd(44)} ${String(r.length).padStart(6)}  ${String(percentile(m, 50)).padStart(8)}  ${String(percentile(a, 50)).padStart(8)}  ${String(percentile(a, 99)).padStart(8)}  ${String(Math.max(...a)).padStart(7)}`;
