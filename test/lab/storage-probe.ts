@@ -1,0 +1,113 @@
+// Client-side probes of a lab's storage: psql and curl from a lab node's namespace (never from the host).
+import { readFileSync } from 'node:fs';
+import { run } from '../../src/lib/exec.js';
+import { labPostgresPasswordFile } from '../../src/lab/lab.js';
+import { nsName } from '../../src/lab/names.js';
+import { monoMs, sleep } from '../../src/lib/time.js';
+
+export const STORAGE_VIP = '10.0.0.100';
+export const GATEWAY_VIP = '10.0.0.254';
+export const STORAGE_NODES = ['s1', 's2', 's3', 's4'];
+
+export async function inNode(lab: string, node: string, cmd: string, args: readonly string[], opts: { timeoutMs?: number; env?: Record<string, string>; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  const r = await run('ip', ['netns', 'exec', nsName(lab, node), 'env', ...env, cmd, ...args], { timeoutMs: opts.timeoutMs ?? 10_000, allowFailure: true, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** psql against host (default the storage VIP) from `from`; one statement, unaligned output. */
+export async function psql(lab: string, sql: string, o: { from?: string; host?: string; timeoutS?: number } = {}): Promise<{ ok: boolean; out: string; err: string }> {
+  const password = readFileSync(labPostgresPasswordFile(lab), 'utf8').trim();
+  const t = o.timeoutS ?? 2;
+  const r = await inNode(lab, o.from ?? 'c1', 'psql', ['-h', o.host ?? STORAGE_VIP, '-U', 'postgres', '-d', 'postgres', '-Atq', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+    env: { PGPASSWORD: password, PGCONNECT_TIMEOUT: String(t), PGOPTIONS: `-c statement_timeout=${t * 1000}` },
+    timeoutMs: t * 1000 + 3000,
+  });
+  return { ok: r.code === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+/** Nodes whose eth0 carries `ip` right now. */
+export async function holders(lab: string, ip: string, nodes = STORAGE_NODES): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of nodes) {
+    const r = await run('ip', ['-n', nsName(lab, n), '-4', '-o', 'addr', 'show'], { timeoutMs: 5000, allowFailure: true });
+    if (r.stdout.includes(` ${ip}/`)) out.push(n);
+  }
+  return out;
+}
+
+/** Polls the VIP holders until stopped; remembers every instant two nodes held the same VIP. */
+export class VipWatch {
+  readonly doubles: string[] = [];
+  private stopped = false;
+  private readonly done: Promise<void>;
+  constructor(private readonly lab: string, private readonly excused: () => string | undefined = () => undefined) {
+    this.done = this.loop();
+  }
+  private async loop(): Promise<void> {
+    const end = monoMs() + 600_000;
+    while (!this.stopped && monoMs() < end) {
+      for (const ip of [STORAGE_VIP, GATEWAY_VIP]) {
+        const h = (await holders(this.lab, ip)).filter((n) => n !== this.excused());
+        if (h.length > 1) this.doubles.push(`${ip} on ${h.join(', ')}`);
+      }
+      await sleep(100);
+    }
+  }
+  async stop(): Promise<string[]> {
+    this.stopped = true;
+    await this.done;
+    return this.doubles;
+  }
+}
+
+/**
+ * Inserts rows id, id+1, ... through the VIP, one statement at a time, until stopped. Keeps every acknowledged id
+ * and the time of each first success after a failure, so failover gaps can be measured.
+ */
+export class Writer {
+  readonly acked: number[] = [];
+  readonly failures: string[] = [];
+  private stopped = false;
+  private next: number;
+  private readonly done: Promise<void>;
+  constructor(private readonly lab: string, private readonly table: string, start: number) {
+    this.next = start;
+    this.done = this.loop();
+  }
+  private async loop(): Promise<void> {
+    const end = monoMs() + 600_000;
+    while (!this.stopped && monoMs() < end) {
+      const id = this.next++;
+      const r = await psql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 1 });
+      if (r.ok) this.acked.push(id);
+      else this.failures.push(r.err.split('\n')[0] ?? '');
+      await sleep(r.ok ? 50 : 20);
+    }
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+}
+
+/** Time (monoMs) of the first successful INSERT through the VIP after t0, polling as fast as psql allows. */
+export async function firstInsertAfter(lab: string, table: string, id: number, timeoutMs: number): Promise<number | undefined> {
+  const end = monoMs() + timeoutMs;
+  while (monoMs() < end) {
+    const r = await psql(lab, `INSERT INTO ${table}(id) VALUES (${id})`, { timeoutS: 1 });
+    if (r.ok) return monoMs();
+    await sleep(20);
+  }
+  return undefined;
+}
+
+export async function agentPid(lab: string, node: string): Promise<number | undefined> {
+  const r = await run('ip', ['netns', 'pids', nsName(lab, node)], { timeoutMs: 5000 });
+  for (const p of r.stdout.split('\n').filter(Boolean).map(Number)) {
+    const cmd = await run('cat', [`/proc/${p}/cmdline`], { timeoutMs: 2000, allowFailure: true });
+    const argv = cmd.stdout.split('\0');
+    if (argv.includes('agent') && argv.includes('--config')) return p;
+  }
+  return undefined;
+}

@@ -1,0 +1,278 @@
+// The storage leader in a lab (loop volumes): PostgreSQL and the registry through the storage VIP survive
+// kill -9, partition, a stopped agent and drain; bad input leaves data alone. Run `npm run build` first.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labVolumesDir } from '../../src/lab/lab.js';
+import { nsName } from '../../src/lab/names.js';
+import { run } from '../../src/lib/exec.js';
+import { waitFor } from '../../src/lib/time.js';
+import { labStatus, overlaps, readJournals, uniqueLabName, waitForLeader, ycluster } from '../helpers/lab.js';
+import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, psql } from './storage-probe.js';
+
+const name = uniqueLabName('yst');
+const deaths = new Map<string, number>();
+let nextId = 1;
+
+before(async () => {
+  const up = await ycluster(['lab', 'up', '--name', name, '--core', '3', '--storage', '1', '--compute', '1'], 180_000);
+  assert.equal(up.code, 0, `lab up failed:\n${up.stderr}\n${up.stdout}`);
+  await serving();
+  const r = await psql(name, 'CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY)');
+  assert.ok(r.ok, r.err);
+});
+
+after(async () => {
+  const down = await ycluster(['lab', 'down', name]);
+  assert.equal(down.code, 0, down.stderr);
+});
+
+async function serving(not?: string): Promise<string> {
+  const leader = await waitForLeader(name, 'storage', not, 40_000);
+  await waitFor('postgres through the storage VIP', async () => ((await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 });
+  return leader;
+}
+
+async function ids(): Promise<Set<number>> {
+  const r = await psql(name, 'SELECT id FROM t', { timeoutS: 5 });
+  assert.ok(r.ok, r.err);
+  return new Set(r.out.split('\n').filter(Boolean).map(Number));
+}
+
+async function allAckedPresent(w: Writer): Promise<void> {
+  const have = await ids();
+  const missing = w.acked.filter((id) => !have.has(id));
+  assert.deepEqual(missing, [], `acknowledged rows lost: ${missing.join(',')}`);
+}
+
+async function waitHealthy(): Promise<void> {
+  await waitFor('lab healthy', async () => ((await labStatus(name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+}
+
+/** Runs a fault with a writer and a VIP watch around it; returns the writer after it has seen writes resume. */
+async function withWriter(excused: () => string | undefined, fault: (w: Writer) => Promise<void>): Promise<Writer> {
+  const start = nextId;
+  nextId += 100_000;
+  const w = new Writer(name, 't', start);
+  const watch = new VipWatch(name, excused);
+  try {
+    await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    await fault(w);
+    const n = w.acked.length;
+    await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 40_000, intervalMs: 50 });
+  } finally {
+    await w.stop();
+    const doubles = await watch.stop();
+    assert.deepEqual(doubles.slice(0, 5), [], 'a VIP was on two nodes at once');
+  }
+  await allAckedPresent(w);
+  return w;
+}
+
+test('PostgreSQL and the registry answer through the storage VIP, held by the storage leader alone', async () => {
+  const leader = await serving();
+  assert.deepEqual(await holders(name, STORAGE_VIP), [leader]);
+  const r = await psql(name, `INSERT INTO t(id) VALUES (${nextId++}) RETURNING id`);
+  assert.ok(r.ok, r.err);
+  const v2 = await inNode(name, 'c1', 'curl', ['-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${STORAGE_VIP}:5000/v2/`]);
+  assert.equal(v2.stdout, '200');
+  const h = await inNode(name, 'c1', 'curl', ['-s', '-m', '3', `http://${leaderIp(leader)}:8080/api/health`]);
+  const checks = (JSON.parse(h.stdout) as { checks: { name: string; ok: boolean; detail: string }[] }).checks;
+  assert.match(checks.find((c) => c.name === 'storage-leader')?.detail ?? '', /leading with token \d+/);
+  assert.ok(checks.find((c) => c.name === 'service:postgres')?.ok);
+});
+
+const leaderIp = (node: string): string => `10.0.0.${10 + Number(node.slice(1))}`;
+
+test('kill -9 of the storage leader (power off): writes resume on another node; every acknowledged row is there', async () => {
+  const leader = await serving();
+  let dead: string | undefined;
+  try {
+    const w = await withWriter(() => dead, async () => {
+      dead = leader;
+      deaths.set(leader, Date.now());
+      assert.equal((await ycluster(['lab', 'kill', name, leader])).code, 0);
+      assert.equal((await ycluster(['lab', 'partition', name, leader])).code, 0);
+      await serving(leader);
+    });
+    assert.ok(w.acked.length > 6);
+  } finally {
+    // A rebooted machine comes back without the VIP it held.
+    await run('ip', ['-n', nsName(name, leader), 'addr', 'del', `${STORAGE_VIP}/24`, 'dev', 'eth0'], { timeoutMs: 5000, allowFailure: true });
+    await run('ip', ['-n', nsName(name, leader), 'addr', 'del', '10.0.0.254/24', 'dev', 'eth0'], { timeoutMs: 5000, allowFailure: true });
+    await ycluster(['lab', 'heal', name, leader]);
+    await ycluster(['lab', 'start', name, leader]);
+    await waitHealthy();
+  }
+});
+
+test('partition of the storage leader: it drops the VIP and stops postgres; another node serves every acknowledged row', async () => {
+  const leader = await serving();
+  try {
+    await withWriter(() => undefined, async () => {
+      assert.equal((await ycluster(['lab', 'partition', name, leader])).code, 0);
+      await serving(leader);
+    });
+    assert.deepEqual(await holders(name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
+    const pg = await inNode(name, leader, 'pgrep', ['-x', 'postgres']);
+    assert.notEqual(pg.code, 0, 'no postgres on the partitioned node');
+  } finally {
+    await ycluster(['lab', 'heal', name, leader]);
+    await waitHealthy();
+  }
+  assert.deepEqual(overlaps(readJournals(name), 'storage', deaths), []);
+});
+
+test('SIGSTOP of the leader agent longer than the TTL: another leader serves; after SIGCONT the old one stops and its writes never reach the volume', async () => {
+  const leader = await serving();
+  const pid = await agentPid(name, leader);
+  assert.ok(pid, 'agent pid');
+  let stale = false;
+  let staleId = 0;
+  try {
+    await withWriter(() => (stale ? leader : undefined), async () => {
+      stale = true;
+      process.kill(pid, 'SIGSTOP');
+      await serving(leader);
+      // The old postgres still runs and may accept a write sent to its own address: it must land in a fenced copy.
+      staleId = nextId++;
+      await psql(name, `INSERT INTO t(id) VALUES (${staleId})`, { host: leaderIp(leader), timeoutS: 2 });
+      process.kill(pid, 'SIGCONT');
+      await waitFor('old leader released its VIP and postgres', async () => {
+        const vip = await holders(name, STORAGE_VIP, [leader]);
+        const pg = await inNode(name, leader, 'pgrep', ['-x', 'postgres']);
+        return vip.length === 0 && pg.code !== 0 ? true : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      stale = false;
+    });
+    assert.equal((await ids()).has(staleId), false, 'a write to the fenced leader reached the volume');
+  } finally {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+    await waitHealthy();
+  }
+});
+
+test('drain: planned switchover keeps every row; write unavailability is short', async () => {
+  const leader = await serving();
+  const before = (await ids()).size;
+  let w: Writer | undefined;
+  try {
+    w = await withWriter(() => undefined, async () => {
+      const d = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', leader]);
+      assert.equal(d.code, 0, d.stderr);
+      await serving(leader);
+    });
+    assert.equal((await ids()).size, before + w.acked.length, 'rows before + rows acknowledged during the switchover');
+  } finally {
+    await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
+  }
+});
+
+async function curl(args: string[]): Promise<{ code: number; stdout: string }> {
+  const r = await inNode(name, 'c1', 'curl', ['-s', '-m', '5', ...args], { timeoutMs: 10_000 });
+  return { code: r.code, stdout: r.stdout };
+}
+
+const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+test('an image pushed to the registry is pulled back identical after a failover', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yst-reg-'));
+  const base = `http://${STORAGE_VIP}:5000/v2/lab/demo`;
+  try {
+    const layer = Buffer.from(`layer ${Date.now()} ${Math.random()}`.repeat(100));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
+    for (const blob of [layer, config]) {
+      const f = join(dir, 'blob');
+      writeFileSync(f, blob);
+      const start = await curl(['-i', '-X', 'POST', `${base}/blobs/uploads/`]);
+      const loc = /^location: (\S+)/im.exec(start.stdout)?.[1];
+      assert.ok(loc, `upload location: ${start.stdout}`);
+      const url = `${loc.startsWith('http') ? loc : `http://${STORAGE_VIP}:5000${loc}`}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`;
+      const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, url]);
+      assert.equal(put.stdout, '201');
+    }
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha(layer) }],
+    });
+    writeFileSync(join(dir, 'manifest'), manifest);
+    const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/vnd.docker.distribution.manifest.v2+json', '--data-binary', `@${join(dir, 'manifest')}`, `${base}/manifests/v1`]);
+    assert.equal(put.stdout, '201');
+
+    const leader = await serving();
+    try {
+      assert.equal((await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', leader])).code, 0);
+      await serving(leader);
+    } finally {
+      await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
+    }
+    await waitFor('registry after failover', async () => ((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/manifests/v1`])).stdout === '200' ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    const got = await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
+    assert.equal(sha(got.stdout), sha(manifest));
+    const out = join(dir, 'layer.out');
+    await curl(['-L', '-o', out, `${base}/blobs/${sha(layer)}`]);
+    assert.equal(sha(readFileSync(out)), sha(layer));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function nodeChecks(node: string): Promise<{ name: string; ok: boolean; detail: string }[]> {
+  const h = await inNode(name, 'c1', 'curl', ['-s', '-m', '3', `http://${leaderIp(node)}:8080/api/health`]);
+  return (JSON.parse(h.stdout) as { checks: { name: string; ok: boolean; detail: string }[] }).checks;
+}
+
+async function postgresAnywhere(): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of ['s1', 's2', 's3', 's4']) if ((await inNode(name, n, 'pgrep', ['-x', 'postgres'])).code === 0) out.push(n);
+  return out;
+}
+
+test('bad input: a volume locked with a larger token and a taken port give clear alarms; no data touched, no second writer', async () => {
+  const leader = await serving();
+  const count = (await ids()).size;
+  const others = ['s1', 's2', 's3', 's4'].filter((n) => n !== leader);
+  const [candidate, ...rest] = others as [string, ...string[]];
+  const drained = [leader, ...rest];
+  const vol = labVolumesDir(name);
+  let blocker: number | undefined;
+  try {
+    // Only `candidate` may lead; first the lock conflict.
+    for (const n of rest) assert.equal((await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', n])).code, 0);
+    writeFileSync(join(vol, 'postgres.lock.intruder'), JSON.stringify({ node: 'intruder', token: 1e12 }) + '\n');
+    await run('mv', [join(vol, 'postgres.lock.intruder'), join(vol, 'postgres.lock')], { timeoutMs: 5000 });
+    const dataBefore = readdirSync(vol).filter((f) => f.startsWith('postgres@'));
+    assert.equal((await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', leader])).code, 0);
+    const alarm = await waitFor('lock conflict alarm', async () => (await nodeChecks(candidate)).find((c) => c.name === 'storage-leader' && !c.ok && /locked by intruder \(token 1000000000000\)/.test(c.detail)), { timeoutMs: 30_000, intervalMs: 300 });
+    assert.match(alarm.detail, /lead failed at lock postgres/);
+    assert.deepEqual(await holders(name, STORAGE_VIP), [], 'nobody holds the VIP');
+    assert.deepEqual(await postgresAnywhere(), [], 'no postgres runs');
+    assert.deepEqual(readdirSync(vol).filter((f) => f.startsWith('postgres@')), dataBefore, 'volume data untouched');
+    assert.deepEqual(JSON.parse(readFileSync(join(vol, 'postgres.lock'), 'utf8')), { node: 'intruder', token: 1e12 });
+
+    // Then a port the service needs is taken on the only candidate.
+    const child = spawn('ip', ['netns', 'exec', nsName(name, candidate), process.execPath, '-e', "require('net').createServer().listen(5432,'0.0.0.0');setTimeout(()=>{},120000)"], { stdio: 'ignore' });
+    blocker = child.pid;
+    await waitFor('port 5432 taken', async () => ((await inNode(name, candidate, 'ss', ['-Hltn', 'sport = :5432'])).stdout.includes('5432') ? true : undefined), { timeoutMs: 5000, intervalMs: 100 });
+    rmSync(join(vol, 'postgres.lock'));
+    const portAlarm = await waitFor('service alarm', async () => (await nodeChecks(candidate)).find((c) => c.name === 'storage-leader' && !c.ok && /not healthy after/.test(c.detail)), { timeoutMs: 60_000, intervalMs: 500 });
+    assert.match(portAlarm.detail, /postgres/);
+    assert.deepEqual(await holders(name, STORAGE_VIP), [], 'nobody holds the VIP');
+  } finally {
+    if (blocker) process.kill(blocker, 'SIGKILL');
+    await run('rm', ['-f', join(vol, 'postgres.lock')], { timeoutMs: 5000, allowFailure: true }).catch(() => undefined);
+    for (const n of drained) await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', n]);
+  }
+  await serving();
+  assert.equal((await ids()).size, count, 'no rows lost or added');
+});
