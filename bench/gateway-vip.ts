@@ -117,8 +117,8 @@ function line(label: string, r: FailoverTiming[]): string {
 
 let apiPort = 0;
 try {
-  say(`bringing up lab ${name} (3 core + 1 compute)`);
-  apiPort = (await labUp({ name, core: 3, storage: 0, compute: 1, frontend: 0, progress: say })).apiPort;
+  say(`bringing up lab ${name} (3 core + 1 storage + 1 compute)`);
+  apiPort = (await labUp({ name, core: 3, storage: 1, compute: 1, frontend: 0, timeoutMs: 180_000, progress: say })).apiPort;
   const ours = await runTrials('ycluster', VIP, (h) => crashNode(name, h), (h) => Promise.resolve(startAgent(name, h)), () => undefined);
   for (const n of CORES) startBaseline(n);
   // Default preempt: the highest priority (s1) takes it back after each restart, so each trial starts from s1.
