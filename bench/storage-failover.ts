@@ -1,0 +1,111 @@
+// Storage failover in the lab (loop volumes): time from a fault on the storage leader to the first successful
+// INSERT through the storage VIP, for kill -9 (with the link down, as a powered-off machine), partition and drain.
+// Baseline in the same run: the same faults with Patroni-like timing (leader TTL 30 s). Patroni's followers also
+// wait up to loop_wait (10 s) before acting; ours react to the key's deletion at once, so the baseline is a lower
+// bound for Patroni. Needs `npm run build` (the lab runs dist/).
+// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40]
+import { parseArgs } from 'node:util';
+import { healNode, killNode, partitionNode } from '../src/lab/faults.js';
+import { labUp, startAgent } from '../src/lab/lab.js';
+import { nsName } from '../src/lab/names.js';
+import { destroyLab } from '../src/lab/registry.js';
+import { run } from '../src/lib/exec.js';
+import { monoMs, waitFor } from '../src/lib/time.js';
+import { labStatus, ycluster } from '../test/helpers/lab.js';
+import { STORAGE_VIP, firstInsertAfter, holders, psql } from '../test/lab/storage-probe.js';
+import { summarize, table } from './lib/report.js';
+
+const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' } } });
+const trials = Math.max(1, Math.min(100, Number(values.trials)));
+const baseTrials = Math.max(0, Math.min(20, Number(values['baseline-trials'])));
+const deadline = monoMs() + Number(values['budget-min']) * 60_000;
+const name = values.name;
+const say = (m: string): void => void process.stderr.write(`${m}\n`);
+type Fault = 'kill -9' | 'partition' | 'drain';
+const FAULTS: Fault[] = ['kill -9', 'partition', 'drain'];
+let nextId = 1;
+
+async function leader(): Promise<string> {
+  return waitFor('a storage leader serving through the VIP', async () => {
+    const s = await labStatus(name).catch(() => undefined);
+    const l = s?.leaders.storage;
+    if (!s?.healthy || !l) return undefined;
+    if ((await holders(name, STORAGE_VIP)).join() !== l) return undefined;
+    return (await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? l : undefined;
+  }, { timeoutMs: 180_000, intervalMs: 300 });
+}
+
+/** One trial: fault, time to the first acknowledged INSERT, then restore the node. */
+async function trial(fault: Fault, timeoutMs: number): Promise<number | undefined> {
+  const l = await leader();
+  const t0 = monoMs();
+  if (fault === 'kill -9') {
+    await killNode(name, l);
+    await partitionNode(name, l);
+  } else if (fault === 'partition') {
+    await partitionNode(name, l);
+  } else {
+    const d = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', l]);
+    if (d.code !== 0) throw new Error(`drain failed: ${d.stderr}`);
+  }
+  const t1 = await firstInsertAfter(name, 't', nextId++, timeoutMs);
+  if (fault === 'kill -9') {
+    await run('ip', ['-n', nsName(name, l), 'addr', 'flush', 'dev', 'eth0', 'to', `${STORAGE_VIP}/32`], { timeoutMs: 5000, allowFailure: true });
+    await run('ip', ['-n', nsName(name, l), 'addr', 'flush', 'dev', 'eth0', 'to', '10.0.0.254/32'], { timeoutMs: 5000, allowFailure: true });
+    await healNode(name, l);
+    startAgent(name, l);
+  } else if (fault === 'partition') {
+    await healNode(name, l);
+  } else {
+    await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', l]);
+  }
+  return t1 === undefined ? undefined : t1 - t0;
+}
+
+async function series(label: string, n: number, timeoutMs: number): Promise<(string | number)[][]> {
+  const rows: (string | number)[][] = [];
+  for (const fault of FAULTS) {
+    const times: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < n && monoMs() < deadline; i++) {
+      const ms = await trial(fault, timeoutMs);
+      if (ms === undefined) failed++;
+      else times.push(ms);
+      say(`${label} ${fault} #${i + 1}: ${ms === undefined ? 'no write within the bound' : `${ms} ms`}`);
+    }
+    const s = summarize(times);
+    rows.push([label, fault, s.n, failed, s.p50, s.p99, s.min, s.max]);
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  say(`bringing up lab ${name}`);
+  await labUp({ name, core: 3, storage: 1, compute: 1, frontend: 0, progress: say });
+  try {
+    await leader();
+    const c = await psql(name, 'CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY)');
+    if (!c.ok) throw new Error(c.err);
+    const rows = await series('ycluster (TTL 3 s)', trials, 30_000);
+    if (baseTrials > 0) {
+      say('baseline: electionTtlSeconds 30; restarting agents so their elections use it');
+      const set = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'config', 'set', 'electionTtlSeconds', '30']);
+      if (set.code !== 0) throw new Error(`config set failed: ${set.stderr}`);
+      for (const n of ['s1', 's2', 's3', 's4']) {
+        await ycluster(['lab', 'stop', name, n]);
+        await ycluster(['lab', 'start', name, n]);
+        await waitFor('lab healthy', async () => ((await labStatus(name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 180_000, intervalMs: 500 });
+      }
+      rows.push(...(await series('Patroni-like (TTL 30 s)', baseTrials, 120_000)));
+    }
+    process.stdout.write(`\nStorage failover: fault → first INSERT acknowledged through ${STORAGE_VIP}:5432 (ms)\n`);
+    process.stdout.write(table(['timing', 'fault', 'n', 'failed', 'p50', 'p99', 'min', 'max'], rows));
+  } finally {
+    await destroyLab(name).catch((err: unknown) => say(`cleanup: ${String(err)}`));
+  }
+}
+
+main().catch((err: unknown) => {
+  say(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
