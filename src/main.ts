@@ -10,7 +10,6 @@ const code = await runCli(process.argv.slice(2), io, process.env, {
   lab: (args, io2, env) => labCommand(args, io2, env),
 });
 process.exitCode = code;
-if (process.argv[2] !== 'agent') {
-  // Let stdout drain, then leave even if a library keeps a handle open.
-  setTimeout(() => process.exit(code), 50).unref();
-}
+// Let stdout drain, then leave even if a library (gRPC channels, watch streams) keeps a handle open:
+// the command, including an agent's ordered stop, is complete here.
+setTimeout(() => process.exit(code), 50).unref();
