@@ -111,3 +111,14 @@ export async function agentPid(lab: string, node: string): Promise<number | unde
   }
   return undefined;
 }
+
+/** PIDs of postgres processes in the node's network namespace (lab nodes share one PID namespace, so pgrep would see all). */
+export async function postgresOn(lab: string, node: string): Promise<number[]> {
+  const r = await run('ip', ['netns', 'pids', nsName(lab, node)], { timeoutMs: 5000, allowFailure: true });
+  const out: number[] = [];
+  for (const p of r.stdout.split('\n').filter(Boolean).map(Number)) {
+    const comm = await run('cat', [`/proc/${p}/comm`], { timeoutMs: 2000, allowFailure: true });
+    if (comm.stdout.trim() === 'postgres') out.push(p);
+  }
+  return out;
+}

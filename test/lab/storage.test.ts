@@ -12,7 +12,7 @@ import { nsName } from '../../src/lab/names.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
 import { labStatus, overlaps, readJournals, uniqueLabName, waitForLeader, ycluster } from '../helpers/lab.js';
-import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, psql } from './storage-probe.js';
+import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
 
 const name = uniqueLabName('yst');
 const deaths = new Map<string, number>();
@@ -118,8 +118,7 @@ test('partition of the storage leader: it drops the VIP and stops postgres; anot
       await serving(leader);
     });
     assert.deepEqual(await holders(name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
-    const pg = await inNode(name, leader, 'pgrep', ['-x', 'postgres']);
-    assert.notEqual(pg.code, 0, 'no postgres on the partitioned node');
+    assert.deepEqual(await postgresOn(name, leader), [], 'no postgres on the partitioned node');
   } finally {
     await ycluster(['lab', 'heal', name, leader]);
     await waitHealthy();
@@ -144,8 +143,7 @@ test('SIGSTOP of the leader agent longer than the TTL: another leader serves; af
       process.kill(pid, 'SIGCONT');
       await waitFor('old leader released its VIP and postgres', async () => {
         const vip = await holders(name, STORAGE_VIP, [leader]);
-        const pg = await inNode(name, leader, 'pgrep', ['-x', 'postgres']);
-        return vip.length === 0 && pg.code !== 0 ? true : undefined;
+        return vip.length === 0 && (await postgresOn(name, leader)).length === 0 ? true : undefined;
       }, { timeoutMs: 20_000, intervalMs: 200 });
       stale = false;
     });
@@ -234,7 +232,7 @@ async function nodeChecks(node: string): Promise<{ name: string; ok: boolean; de
 
 async function postgresAnywhere(): Promise<string[]> {
   const out: string[] = [];
-  for (const n of ['s1', 's2', 's3', 's4']) if ((await inNode(name, n, 'pgrep', ['-x', 'postgres'])).code === 0) out.push(n);
+  for (const n of ['s1', 's2', 's3', 's4']) if ((await postgresOn(name, n)).length > 0) out.push(n);
   return out;
 }
 
