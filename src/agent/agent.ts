@@ -15,6 +15,7 @@ import { keys } from '../state/keys.js';
 import type { Check, NodeRecord, NodeStatus } from '../state/schema.js';
 import { etcdService } from '../services/etcd.js';
 import { startAgentApi } from '../api/agent-api.js';
+import { markInstalled } from '../provision/install-state.js';
 import type { AgentConfig } from './config.js';
 import { decide, type Action, type Decision } from './decide.js';
 import { Heartbeat } from './heartbeat.js';
@@ -256,6 +257,8 @@ export class Agent {
   private async register(): Promise<void> {
     const { node, created } = await allocateNode(this.state, { mac: this.config.mac, ...(this.config.reportedType ? { reportedType: this.config.reportedType } : {}), ...(this.config.hostname ? { preferredHostname: this.config.hostname } : {}), ...(this.config.ip ? { preferredIp: this.config.ip } : {}) });
     this.node = node;
+    // A node that runs the agent is installed: its next network boot goes to the local disk.
+    await markInstalled(this.state, node.mac);
     this.logger.info(created ? 'registered as a new node' : 'registered as a known node', { hostname: node.hostname, ip: node.ip, type: node.type });
     this.heartbeat = new Heartbeat(this.state, node.hostname, node.ip, this.config.heartbeatTtlSeconds, this.logger);
     this.heartbeat.start();
