@@ -74,7 +74,7 @@ interface Server {
 
 let etcdRound = 0;
 async function startServer(kind: string, seed = 0): Promise<{ server: Server; stop: () => Promise<void> }> {
-  const local = new Cleanup();
+  const local = new Cleanup({ onSignals: false });
   const stop = (): Promise<void> => local.run();
   try {
     let started: Started;
@@ -150,6 +150,24 @@ async function perfdhcp(rate: number): Promise<Perf> {
   return p;
 }
 
+interface Alloc { concurrency: number; done: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number }
+
+/** allocateNode alone against a fresh etcd in the server namespace: the cost of each new MAC. */
+async function allocationProbe(): Promise<Alloc[]> {
+  const local = new Cleanup({ onSignals: false });
+  try {
+    const d = join(dir, 'etcd-alloc');
+    local.add('etcd data', () => rmSync(d, { recursive: true, force: true }));
+    const etcd = await startEtcdCluster(local, { size: 3, dir: d, basePort: 2379, netns: SRV, heartbeatMs: 100, electionMs: 1000 });
+    const r = await run('ip', ['netns', 'exec', SRV, process.execPath, ...tsx('./lib/alloc-probe.ts'), '--endpoints', etcd.endpoints.join(','), '--count', '300', '--concurrency', '1,32', '--seconds', '20'], { timeoutMs: 90_000, allowFailure: true });
+    const out = [...r.stdout.matchAll(/ALLOC (\{.*\})/g)].map((m) => JSON.parse(m[1]!) as Alloc);
+    if (out.length === 0) throw new Error(`alloc-probe: ${r.stderr.slice(-800)}`);
+    return out;
+  } finally {
+    await local.run();
+  }
+}
+
 async function main(): Promise<void> {
   await makeNetwork();
   const rows: unknown[][] = [];
@@ -182,6 +200,12 @@ async function main(): Promise<void> {
   console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.\n');
   console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'load'], rows));
   for (const n of notes) console.log(n);
+  if (servers.includes('etcd')) {
+    say('allocation probe (allocateNode alone, fresh etcd)');
+    const alloc = await allocationProbe();
+    console.log('\nwhere a new MAC\'s time goes: allocateNode alone (fresh 3-member etcd, 300 new MACs, each attempt lists all names and IPs)');
+    console.log(table(['in flight', 'allocated', 'failed', 'seconds', 'per s', 'p50 ms', 'p99 ms'], alloc.map((x) => [x.concurrency, x.done, x.failed, x.seconds, x.perSecond, x.p50Ms, x.p99Ms])));
+  }
 }
 
 main()

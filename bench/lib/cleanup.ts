@@ -8,7 +8,9 @@ export class Cleanup {
   private readonly steps: { what: string; undo: Undo }[] = [];
   private running: Promise<void> | undefined;
 
-  constructor() {
+  /** The benchmark's root cleanup also runs on SIGINT/SIGTERM; nested ones (per server) do not listen. */
+  constructor(opts: { onSignals?: boolean } = {}) {
+    if (opts.onSignals === false) return;
     const onSignal = (sig: NodeJS.Signals): void => {
       process.stderr.write(`\n${sig}: cleaning up\n`);
       void this.run().finally(() => process.exit(130));
