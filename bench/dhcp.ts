@@ -75,6 +75,8 @@ interface Server {
 let etcdRound = 0;
 async function startServer(kind: string, seed = 0): Promise<{ server: Server; stop: () => Promise<void> }> {
   const local = new Cleanup({ onSignals: false });
+  // Also undone by the root cleanup (idempotent), so an interrupt stops these before the namespaces go.
+  cleanup.add('nested', () => local.run());
   const stop = (): Promise<void> => local.run();
   try {
     let started: Started;
@@ -155,6 +157,8 @@ interface Alloc { concurrency: number; done: number; failed: number; seconds: nu
 /** allocateNode alone against a fresh etcd in the server namespace: the cost of each new MAC. */
 async function allocationProbe(): Promise<Alloc[]> {
   const local = new Cleanup({ onSignals: false });
+  // Also undone by the root cleanup (idempotent), so an interrupt stops these before the namespaces go.
+  cleanup.add('nested', () => local.run());
   try {
     const d = join(dir, 'etcd-alloc');
     local.add('etcd data', () => rmSync(d, { recursive: true, force: true }));
