@@ -214,7 +214,11 @@ test('an image pushed to the registry is pulled back identical after a failover'
     } finally {
       await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
     }
-    await waitFor('registry after failover', async () => ((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/manifests/v1`])).stdout === '200' ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    let last = '';
+    await waitFor('registry after failover', async () => {
+      last = (await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', '-w', ' %{http_code}', `${base}/manifests/v1`])).stdout;
+      return last.endsWith(' 200') ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last answer: ${last.slice(0, 300)}`));
     const got = await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
     assert.equal(sha(got.stdout), sha(manifest));
     const out = join(dir, 'layer.out');
