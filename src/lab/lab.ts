@@ -77,7 +77,7 @@ function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
     heartbeatTtlSeconds: 10,
     ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, n.node) } : {}),
     ...(n.type === 'core'
-      ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 1000 } }
+      ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 500 } }
       : {}),
   };
   const path = join(dir, 'agent.json');
@@ -139,6 +139,7 @@ async function waitHealthy(apiPort: number, expected: number, timeoutMs: number,
   const deadline = Date.now() + timeoutMs;
   let last = '';
   let lastStatus: ClusterStatus | undefined;
+  let healthySince: number | undefined;
   while (Date.now() < deadline) {
     try {
       const s = await fetchStatus(apiPort);
@@ -147,7 +148,11 @@ async function waitHealthy(apiPort: number, expected: number, timeoutMs: number,
       const line = `${s.nodes.length}/${expected} registered, ${healthy} healthy${s.healthy ? '' : `; waiting: ${s.reasons.slice(0, 2).join('; ')}`}`;
       if (line !== last) say(line);
       last = line;
-      if (s.healthy && s.nodes.length === expected) return s;
+      // Healthy twice, 1.5 s apart: a leader that has just won an election takes a moment to say it is taking over.
+      if (s.healthy && s.nodes.length === expected) {
+        if (healthySince !== undefined && Date.now() - healthySince >= 1500) return s;
+        healthySince ??= Date.now();
+      } else healthySince = undefined;
     } catch (err) {
       const line = `waiting for the API (${err instanceof Error ? err.message : String(err)})`;
       if (line !== last) say(line);

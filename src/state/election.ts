@@ -212,7 +212,9 @@ export class Election {
   }
 
   private async keepaliveLoop(leaseId: string, signal: AbortSignal): Promise<void> {
-    const interval = Math.max(200, Math.floor(this.ttlMs / 3));
+    // Four keepalives per TTL: a leader whose etcd member died gets two or three tries on the others
+    // (while etcd elects a new raft leader) before its deadline.
+    const interval = Math.max(200, Math.floor(this.ttlMs / 4));
     while (!signal.aborted) {
       await sleep(interval, signal).catch(() => undefined);
       if (signal.aborted) return;

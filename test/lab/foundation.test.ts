@@ -29,6 +29,7 @@ after(async () => {
 });
 
 test('the lab is healthy: every node registered with its planned name, address and type; every election has a leader', async () => {
+  await waitHealthy();
   const s = await labStatus(name);
   assert.equal(s.healthy, true, s.reasons.join('; '));
   assert.deepEqual(s.nodes.map((n) => [n.hostname, n.type, n.ip]), [
@@ -40,6 +41,7 @@ test('the lab is healthy: every node registered with its planned name, address a
 });
 
 test('ycluster status inside the lab prints the table and exits 0; the API answers health and metrics', async () => {
+  await waitHealthy();
   const r = await ycluster(['lab', 'exec', name, 's2', '--', 'ycluster', 'status']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^s1 +core +10\.0\.0\.11/m);
