@@ -181,6 +181,7 @@ async function main(): Promise<void> {
     // memory twice: clients reserved (protocol and socket cost only), and the dynamic pool of run-memory-server.
     const runs = servers.flatMap((k) => (k === 'etcd' ? ['etcd-known', 'etcd-new'] : k === 'memory' ? ['memory-known', 'memory'] : [k]));
     for (const kind of runs) {
+      if (cleanup.stopping) throw new Error('interrupted');
       const label = { 'etcd-known': 'ycluster etcd (known MACs)', 'etcd-new': 'ycluster etcd (new MACs)', 'memory-known': 'ycluster memory (known MACs)', memory: 'ycluster memory (new MACs, pool)' }[kind] ?? kind;
       say(`${label} at ${rate}/s, ${clients} clients, ${seconds} s (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
       const { server, stop } = await startServer(kind.startsWith('etcd') ? 'etcd' : kind, kind === 'etcd-known' ? clients : 0);

@@ -150,6 +150,7 @@ interface KillTrial { ms: number; raftToo: boolean }
 async function killTrials(): Promise<KillTrial[]> {
   const out: KillTrial[] = [];
   for (let i = 0; i < trials; i++) {
+    if (cleanup.stopping) throw new Error('interrupted');
     if (Date.now() > deadline) {
       say(`kill -9: time budget spent after ${i} trials`);
       break;
@@ -179,6 +180,7 @@ interface StopTrial { gapMs: number; fromSignalMs: number }
 async function stopTrials(): Promise<StopTrial[]> {
   const out: StopTrial[] = [];
   for (let i = 0; i < trials; i++) {
+    if (cleanup.stopping) throw new Error('interrupted');
     if (Date.now() > deadline) {
       say(`SIGTERM: time budget spent after ${i} trials`);
       break;

@@ -7,19 +7,30 @@ type Undo = () => Promise<void> | void;
 export class Cleanup {
   private readonly steps: { what: string; undo: Undo }[] = [];
   private running: Promise<void> | undefined;
+  private readonly late: Promise<void>[] = [];
 
   /** The benchmark's root cleanup also runs on SIGINT/SIGTERM; nested ones (per server) do not listen. */
   constructor(opts: { onSignals?: boolean } = {}) {
     if (opts.onSignals === false) return;
     const onSignal = (sig: NodeJS.Signals): void => {
       process.stderr.write(`\n${sig}: cleaning up\n`);
-      void this.run().finally(() => process.exit(130));
+      void this.run().then(() => Promise.allSettled(this.late)).finally(() => process.exit(130));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
 
+  /** True once cleanup has begun: the benchmark should stop starting things. */
+  get stopping(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Registers an undo step; once cleanup has begun (an interrupt mid-step), it is undone at once. */
   add(what: string, undo: Undo): void {
+    if (this.running) {
+      this.late.push(Promise.resolve().then(undo).catch(() => undefined));
+      return;
+    }
     this.steps.push({ what, undo });
   }
 

@@ -57,6 +57,7 @@ export async function electionHandover(o: HandoverRun): Promise<number[]> {
     for (let i = 0; i < 3; i++) launch(i);
     await waitFor(`${o.label}: candidates ready and one leading`, () => (cands.every((c) => c.ready) && leader() !== undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
     for (let trial = 0; trial < o.trials; trial++) {
+      if (o.cleanup.stopping) throw new Error('interrupted');
       if (Date.now() > o.deadline) {
         say(`${o.label}: time budget spent after ${trial} trials`);
         break;
