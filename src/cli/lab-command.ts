@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { badInput } from '../lib/errors.js';
 import { healNode, killNode, partitionNode, stopNode } from '../lab/faults.js';
-import { fetchStatus, labMeta, labUp, nodeOf, startAgent, yclusterCommand } from '../lab/lab.js';
+import { fetchStatus, labMeta, labUp, nodeOf, rebootNetwork, startAgent, yclusterCommand } from '../lab/lab.js';
 import { nsName } from '../lab/names.js';
 import { etcdEndpoints } from '../lab/plan.js';
 import { destroyLab, listLabs } from '../lab/registry.js';
@@ -14,9 +14,9 @@ const LAB_USAGE = `ycluster lab — a whole cluster in network namespaces on thi
   lab up [--name N] [--core 3] [--storage 1] [--compute 1] [--frontend 0]
   lab status NAME [--json]         cluster status through the lab's API forward
   lab exec NAME NODE -- CMD...     run a command on a node (ycluster there talks to the lab's etcd)
-  lab kill NAME NODE               kill -9 everything on the node
+  lab kill NAME NODE               crash: kill -9 everything on the node and take its link down
   lab stop NAME NODE               SIGTERM (leaderships handed over first)
-  lab start NAME NODE              start the node's agent again
+  lab start NAME NODE              boot the node again: own address only, link up, agent started
   lab partition NAME NODE          pull its cable;  lab heal NAME NODE  plugs it back
   lab down NAME | --all            remove everything the lab made
   lab list
@@ -87,8 +87,10 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       });
     }
     case 'kill': {
+      // A crashed machine also stops answering on the wire (ARP for VIPs it held): the cable goes too.
       const r = await killNode(needName(), needNode());
-      io.out(`killed ${r.signalled.length} processes on ${node}\n`);
+      await partitionNode(name!, node!);
+      io.out(`killed ${r.signalled.length} processes on ${node} and took its link down (lab start ${name} ${node} boots it again)\n`);
       return 0;
     }
     case 'stop': {
@@ -97,7 +99,9 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       return 0;
     }
     case 'start':
-      startAgent(needName(), needNode());
+      // Like a boot: only the node's own address survives, the link comes up, then the agent starts.
+      await rebootNetwork(needName(), needNode());
+      startAgent(name!, node!);
       io.out(`started the agent on ${node}\n`);
       return 0;
     case 'partition':

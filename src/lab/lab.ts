@@ -7,7 +7,8 @@ import { sleep } from '../lib/time.js';
 import type { AgentConfig } from '../agent/config.js';
 import type { ClusterStatus } from '../inventory/cluster-status.js';
 import { startForward } from './forward.js';
-import { addNode, createLabNetwork, newLabName, spawnInNode } from './netns.js';
+import { healNode } from './faults.js';
+import { addNode, createLabNetwork, execInNode, newLabName, spawnInNode } from './netns.js';
 import { ADMIN_IP, AGENT_API_PORT, etcdEndpoints, etcdMembers, planLab, type LabNode, type LabSize } from './plan.js';
 import { destroyLab, labDir, readRegistry, recordFile, setMeta } from './registry.js';
 
@@ -83,6 +84,14 @@ function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
   const path = join(dir, 'agent.json');
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
+}
+
+/** A rebooted machine keeps only its configured address (VIPs it held are gone) and has its link up. */
+export async function rebootNetwork(name: string, node: string): Promise<void> {
+  const n = nodeOf(labMeta(name), node);
+  await execInNode(name, node, 'ip', ['addr', 'flush', 'dev', 'eth0']);
+  await execInNode(name, node, 'ip', ['addr', 'add', `${n.ip}/24`, 'dev', 'eth0']);
+  await healNode(name, node);
 }
 
 /** Starts (or restarts) the node's agent inside its namespace. */
