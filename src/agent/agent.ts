@@ -106,6 +106,10 @@ export class Agent {
     return this.elections.get(name)?.election;
   }
 
+  ledRole(name: string): LedRole | undefined {
+    return this.elections.get(name)?.role;
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {

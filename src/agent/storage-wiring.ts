@@ -2,6 +2,7 @@
 // the role so that a node which does not lead storage keeps checking that nothing of the role runs on it.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { VolumeStatus } from '../storage/driver.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError, errorMessage } from '../lib/errors.js';
@@ -224,6 +225,13 @@ export class StorageRole implements LedRole {
 
   services(): ReturnType<LedRole['services']> {
     return this.inner?.services() ?? [];
+  }
+
+  /** Each volume as the driver sees it (lock holder and token, mapping, mount), for `ycluster storage volumes`. */
+  async volumes(): Promise<(VolumeStatus & { sizeMiB: number; fsType: string })[]> {
+    await this.role();
+    const deps = this.deps!;
+    return Promise.all(deps.volumes.map(async (v) => ({ ...(await deps.driver.status(v.name)), sizeMiB: v.sizeMiB, fsType: v.fsType })));
   }
 
   /** Stops the follow timer (the agent never discards a role today; tests do). */

@@ -3,6 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../lib/log.js';
 import type { Agent } from '../agent/agent.js';
+import { StorageRole } from '../agent/storage-wiring.js';
 import { clusterStatus } from '../inventory/cluster-status.js';
 import { Router, startHttpServer } from './http.js';
 import { addAdminRoutes } from './routes-admin.js';
@@ -41,6 +42,12 @@ export function startAgentApi(agent: Agent, port: number, host: string, logger: 
       body: existsSync(dashboardPath) ? readFileSync(dashboardPath, 'utf8') : '<p>dashboard not built: run npm run build</p>',
       contentType: 'text/html; charset=utf-8',
     }));
+  router.add('GET', '/api/storage/volumes', async () => {
+    const role = agent.ledRole('storage');
+    if (!(role instanceof StorageRole)) return { status: 404, body: { error: 'NOT_FOUND', reason: 'this node takes no part in storage' } };
+    const leading = agent.elector('storage')?.isLeader() ?? false;
+    return { status: 200, body: { node: agent.nodeRecord()?.hostname, leading, volumes: await role.volumes() } };
+  });
   addAdminRoutes(router, agent.state);
   addProvisionRoutes(router, agent.state, logger);
   return startHttpServer(router, port, host, logger);

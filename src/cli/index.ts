@@ -6,6 +6,7 @@ import { nodeCommand } from './node.js';
 import { PROVISION_USAGE, provisionCommand } from './provision.js';
 import type { Io } from './output.js';
 import { statusCommand } from './status.js';
+import { storageCommand } from './storage.js';
 
 export const USAGE = `ycluster — a self-managing cluster on bare metal
 
@@ -17,6 +18,7 @@ Usage:
   ycluster node set-type NODE TYPE
   ycluster config show | config set KEY VALUE  e.g. config set dhcpLeaseSeconds 7200
   ycluster leader show [--json]
+  ycluster storage status|volumes [--json]    storage leader, its services and alarms; volumes and lock holders
 ${PROVISION_USAGE}  ycluster agent --config FILE                 run the node agent
   ycluster lab up|status|exec|kill|stop|start|partition|heal|down|list   (see: ycluster lab help)
 
@@ -52,6 +54,8 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv, ext
           return await configCommand(state, io, positionals);
         case 'leader':
           return await leaderCommand(state, io, positionals, values.json);
+        case 'storage':
+          return await storageCommand(state, io, positionals, values.json);
         default:
           throw new YcError('BAD_INPUT', `unknown command "${command}" (see ycluster help)`);
       }

@@ -86,6 +86,24 @@ test('PostgreSQL and the registry answer through the storage VIP, held by the st
   assert.ok(checks.find((c) => c.name === 'service:postgres')?.ok);
 });
 
+test('ycluster storage status and volumes show the leader, its services and the volume locks with its token', async () => {
+  const leader = await serving();
+  const st = await ycluster(['lab', 'exec', name, 'c1', '--', 'ycluster', 'storage', 'status', '--json']);
+  assert.equal(st.code, 0, st.stderr + st.stdout);
+  const doc = JSON.parse(st.stdout) as { leader: string; services: { name: string; healthy: boolean }[] };
+  assert.equal(doc.leader, leader);
+  assert.ok(doc.services.some((x) => x.name === 'postgres' && x.healthy));
+  const vols = await ycluster(['lab', 'exec', name, 'c1', '--', 'ycluster', 'storage', 'volumes', '--json']);
+  assert.equal(vols.code, 0, vols.stderr);
+  const v = JSON.parse(vols.stdout) as { volumes: { name: string; holder?: { node: string; token: number }; mountPoint?: string }[] };
+  const pg = v.volumes.find((x) => x.name === 'postgres');
+  assert.equal(pg?.holder?.node, leader);
+  assert.ok((pg?.holder?.token ?? 0) > 0);
+  const leaders = await ycluster(['lab', 'exec', name, 'c1', '--', 'ycluster', 'leader', 'show', '--json']);
+  const storageLeader = (JSON.parse(leaders.stdout) as { election: string; node: string; token: number }[]).find((l) => l.election === 'storage');
+  assert.equal(storageLeader?.token, pg?.holder?.token, 'the lock carries the leader key revision as its fencing token');
+});
+
 const leaderIp = (node: string): string => `10.0.0.${10 + Number(node.slice(1))}`;
 
 test('kill -9 of the storage leader (power off): writes resume on another node; every acknowledged row is there', async () => {
