@@ -4,7 +4,7 @@
 // Needs root and `npm run build` (the lab runs dist/main.js).
 // Usage: node --import tsx bench/lab.ts [--trials 20] [--steady-seconds 60] [--budget-min 45] [--name ybl]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ import { sleep, waitFor } from '../src/lib/time.js';
 import { killNode, stopNode } from '../src/lab/faults.js';
 import { fetchStatus, labMeta } from '../src/lab/lab.js';
 import { ADMIN_NODE, nsName } from '../src/lab/names.js';
-import { listNetns } from '../src/lab/registry.js';
+import { labDir, listNetns } from '../src/lab/registry.js';
 import { defaultConfig } from '../src/state/schema.js';
 import { readJournals } from '../test/helpers/lab.js';
 import { Cleanup } from './lib/cleanup.js';
@@ -119,18 +119,35 @@ async function bringUp(): Promise<BringUp> {
  */
 async function settled(fresh?: { node: string; since: number }): Promise<{ dhcp: string; raft: string }> {
   const { apiPort } = labMeta(name);
-  return waitFor('lab settled, a dhcp leader and 3 etcd members', async () => {
-    const s = await fetchStatus(apiPort);
-    if (s.nodes.length !== NODES || !s.leaders.dhcp) return undefined;
-    if (strictHealth ? !s.healthy : !s.nodes.every((n) => n.alive)) return undefined;
-    if (fresh) {
-      const n = s.nodes.find((x) => x.hostname === fresh.node);
-      if (n?.heartbeatAgeSeconds == null || n.heartbeatAgeSeconds > (Date.now() - fresh.since) / 1000) return undefined;
-    }
-    const v = await raftView(name);
-    if (v.healthy !== 3 || !v.leader) return undefined;
-    return { dhcp: s.leaders.dhcp, raft: v.leader };
-  }, { timeoutMs: 120_000, intervalMs: 300 });
+  let why = '';
+  const not = (w: string): undefined => void (why = w);
+  try {
+    return await waitFor('lab settled, a dhcp leader and 3 etcd members', async () => {
+      const s = await fetchStatus(apiPort).catch((err: unknown) => not(`status: ${String(err)}`));
+      if (!s) return undefined;
+      if (s.nodes.length !== NODES || !s.leaders.dhcp) return not(`${s.nodes.length} nodes, dhcp leader ${s.leaders.dhcp ?? '-'}`);
+      if (strictHealth ? !s.healthy : !s.nodes.every((n) => n.alive)) return not(s.reasons.join('; '));
+      if (fresh) {
+        const n = s.nodes.find((x) => x.hostname === fresh.node);
+        if (n?.heartbeatAgeSeconds == null || n.heartbeatAgeSeconds > (Date.now() - fresh.since) / 1000) return not(`${fresh.node}: no heartbeat since its restart`);
+      }
+      const v = await raftView(name);
+      if (v.healthy !== 3 || !v.leader) return not(`etcd: ${v.healthy} members answer, raft leader ${v.leader ?? '-'}`);
+      return { dhcp: s.leaders.dhcp, raft: v.leader };
+    }, { timeoutMs: 120_000, intervalMs: 300 });
+  } catch (err) {
+    const node = fresh?.node;
+    const log = node ? tail(join(labDir(name), 'nodes', node, 'agent.log'), 5) : '';
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; last: ${why}${log ? `\n${node} agent.log:\n${log}` : ''}`);
+  }
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => l.slice(0, 400)).join('\n');
+  } catch {
+    return '';
+  }
 }
 
 async function restart(node: string): Promise<void> {
@@ -147,8 +164,7 @@ const journalAfter = (pred: (j: ReturnType<typeof readJournals>[number]) => bool
 
 interface KillTrial { ms: number; raftToo: boolean }
 
-async function killTrials(): Promise<KillTrial[]> {
-  const out: KillTrial[] = [];
+async function killTrials(out: KillTrial[]): Promise<void> {
   for (let i = 0; i < trials; i++) {
     if (cleanup.stopping) throw new Error('interrupted');
     if (Date.now() > deadline) {
@@ -170,15 +186,13 @@ async function killTrials(): Promise<KillTrial[]> {
     say(`kill -9 trial ${i + 1}: ${dhcp}${raftToo ? ' (also etcd raft leader)' : ''} → ${next.node} after ${next.t - t0} ms`);
     await restart(dhcp);
   }
-  return out;
 }
 
 // ---- (c) SIGTERM of the dhcp leader ------------------------------------------------------------------
 
 interface StopTrial { gapMs: number; fromSignalMs: number }
 
-async function stopTrials(): Promise<StopTrial[]> {
-  const out: StopTrial[] = [];
+async function stopTrials(out: StopTrial[]): Promise<void> {
   for (let i = 0; i < trials; i++) {
     if (cleanup.stopping) throw new Error('interrupted');
     if (Date.now() > deadline) {
@@ -194,7 +208,6 @@ async function stopTrials(): Promise<StopTrial[]> {
     say(`SIGTERM trial ${i + 1}: ${dhcp} stopped → ${next.node} leading after ${next.t - stopped.t} ms (${next.t - t0} ms after the signal)`);
     await restart(dhcp);
   }
-  return out;
 }
 
 // ---- (d) etcd load at steady state -------------------------------------------------------------------
@@ -266,12 +279,25 @@ async function main(): Promise<void> {
   say(`lab ${name}: bring-up (3 core, 1 storage, 1 compute)`);
   const up = await bringUp();
   say(`bring-up: agents started +${up.agentsStartedMs} ms, etcd healthy +${up.etcdHealthyMs} ms, all healthy +${up.allHealthyMs} ms${up.failure ? ` (NOT healthy: ${up.failure})` : ''}`);
-  say(`steady state for ${steadySeconds} s`);
-  const steady = await steadyLoad();
-  say('kill -9 trials');
-  const kills = await killTrials();
-  say('SIGTERM trials');
-  const stops = await stopTrials();
+  // A phase that fails (a node that does not come back) ends the lab part; what was measured is still printed.
+  const problems: string[] = [];
+  const phase = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    if (problems.length) return;
+    say(what);
+    try {
+      await fn();
+    } catch (err) {
+      if (cleanup.stopping) throw err;
+      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      say(`FAILED ${problems.at(-1)}`);
+    }
+  };
+  let steady: Steady | undefined;
+  const kills: KillTrial[] = [];
+  const stops: StopTrial[] = [];
+  await phase(`steady state for ${steadySeconds} s`, async () => void (steady = await steadyLoad()));
+  await phase('kill -9 trials', () => killTrials(kills));
+  await phase('SIGTERM trials', () => stopTrials(stops));
   await cli(['lab', 'down', name], 120_000);
   say('baselines on a local 3-member etcd');
   const base = await baselineHandover();
@@ -300,6 +326,11 @@ async function main(): Promise<void> {
     s('SIGTERM (lab stop)', stops.map((x) => x.gapMs), "old 'stopped' → new 'leading'"),
     s('SIGTERM, from the signal', stops.map((x) => x.fromSignalMs), 'signal → new leading'),
   ]));
+  if (steady) printSteady(steady);
+  for (const p of problems) console.log(`PROBLEM: ${p}\n`);
+}
+
+function printSteady(steady: Steady): void {
   const perNodeMin = (v: number): number => v / NODES / steady.minutes;
   console.log(`(d) etcd requests at steady state: ${NODES} nodes, ${(steady.minutes * 60).toFixed(0)} s, summed over 3 members (load average ${steady.load.toFixed(1)})`);
   console.log(table(['counter', 'per node per minute', 'at 1,000 nodes (req/s, linear)'], [
