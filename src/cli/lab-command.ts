@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { badInput } from '../lib/errors.js';
 import { healNode, killNode, partitionNode, stopNode } from '../lab/faults.js';
-import { fetchStatus, labMeta, labUp, nodeOf, rebootNetwork, startAgent, yclusterCommand } from '../lab/lab.js';
+import { fetchStatus, labMeta, labUp, nodeOf, rebootNetwork, startAgent, stopAgent, yclusterCommand } from '../lab/lab.js';
 import { nsName } from '../lab/names.js';
 import { etcdEndpoints } from '../lab/plan.js';
 import { destroyLab, listLabs } from '../lab/registry.js';
@@ -94,7 +94,10 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       return 0;
     }
     case 'stop': {
-      const r = await stopNode(needName(), needNode());
+      // As systemd stops the agent's unit (KillMode=mixed): the agent first, so it hands its leaderships
+      // over and stops its own children in order; then whatever is left.
+      await stopAgent(needName(), needNode());
+      const r = await stopNode(name!, node!);
       io.out(`stopped ${r.signalled.length} processes on ${node}${r.forced.length ? ` (${r.forced.length} needed SIGKILL)` : ''}\n`);
       return 0;
     }

@@ -8,6 +8,7 @@ import type { AgentConfig } from '../agent/config.js';
 import type { ClusterStatus } from '../inventory/cluster-status.js';
 import { startForward } from './forward.js';
 import { healNode } from './faults.js';
+import { isSameAlive, signalRef, waitGone } from './proc.js';
 import { addNode, createLabNetwork, execInNode, newLabName, spawnInNode } from './netns.js';
 import { ADMIN_IP, AGENT_API_PORT, etcdEndpoints, etcdMembers, planLab, type LabNode, type LabSize } from './plan.js';
 import { destroyLab, labDir, readRegistry, recordFile, setMeta } from './registry.js';
@@ -92,6 +93,13 @@ export async function rebootNetwork(name: string, node: string): Promise<void> {
   await execInNode(name, node, 'ip', ['addr', 'flush', 'dev', 'eth0']);
   await execInNode(name, node, 'ip', ['addr', 'add', `${n.ip}/24`, 'dev', 'eth0']);
   await healNode(name, node);
+}
+
+/** SIGTERM to the node's agent alone; waits (bounded) until it has exited. */
+export async function stopAgent(name: string, node: string, graceMs = 15_000): Promise<void> {
+  const agents = (readRegistry(name)?.pids ?? []).filter((p) => p.node === node && p.what === 'agent' && isSameAlive(p));
+  for (const a of agents) signalRef(a, 'SIGTERM');
+  await waitGone(agents, graceMs);
 }
 
 /** Starts (or restarts) the node's agent inside its namespace. */

@@ -170,7 +170,9 @@ export class StorageLeaderRole implements LedRole {
     } catch (err) {
       this.leading = undefined;
       const msg = `lead failed at ${step}: ${errorMessage(err)}`;
-      this.alarm('storage-leader', msg);
+      // Losing leadership half-way through taking over is an ordinary step-down, not a fault to alarm on.
+      if (signal.aborted) this.log.info('takeover interrupted: leadership ended', { step });
+      else this.alarm('storage-leader', msg);
       const clean = await this.release(held, msg);
       if (this.current === held) this.current = undefined;
       if (!clean) this.leftover = held;
