@@ -6,7 +6,8 @@ import { errorMessage } from '../lib/errors.js';
 import { RateLimitedLog, type Logger } from '../lib/log.js';
 import { Metrics } from '../lib/metrics.js';
 import { Supervised } from '../lib/supervisor.js';
-import { sleep } from '../lib/time.js';
+import { monoMs, sleep } from '../lib/time.js';
+import { writeFenceFile, type FenceEntry } from '../watchdog/fence-file.js';
 import { allocateNode } from '../inventory/allocate.js';
 import { ELECTIONS_BY_TYPE, ROLES_BY_TYPE } from '../inventory/node-types.js';
 import { StateClient } from '../state/client.js';
@@ -49,11 +50,16 @@ export class Agent {
   private watchers: Watcher[] = [];
   private etcdReachable = false;
   private actionFailures = new Map<string, string>();
+  private readonly fenceEntries: Record<string, FenceEntry> = {};
+  private readonly fencePath: string;
+  private watchdog: Supervised | undefined;
   private readonly actionLog: RateLimitedLog;
 
   constructor(readonly config: AgentConfig, private readonly logger: Logger) {
     mkdirSync(config.dataDir, { recursive: true });
     this.actionLog = new RateLimitedLog(logger, 30_000);
+    this.fencePath = join(config.dataDir, 'fence.json');
+    writeFenceFile(this.fencePath, { agentPid: process.pid, leaderships: {} });
     this.journal = new Journal(join(config.dataDir, 'journal.jsonl'), config.mac);
     this.state = new StateClient({ endpoints: config.etcdEndpoints, ...(config.etcdTls ? { tls: config.etcdTls } : {}) });
   }
@@ -67,6 +73,12 @@ export class Agent {
       );
       this.etcdMember.start();
     }
+    // The watchdog lives in its own process so that it still acts when this one is frozen.
+    this.watchdog = new Supervised(
+      { name: 'watchdog', command: process.execPath, args: [...process.execArgv, process.argv[1]!, 'watchdog', '--file', this.fencePath], stopTimeoutMs: 2000, logFile: join(this.config.dataDir, 'watchdog.log') },
+      this.logger,
+    );
+    this.watchdog.start();
     this.api = await startAgentApi(this, this.config.apiPort, this.config.apiBind, this.logger);
     this.loop = this.run(this.abort.signal);
   }
@@ -208,6 +220,7 @@ export class Agent {
               this.wake?.();
             },
             onNewLeader: () => this.wake?.(),
+            onDeadline: (deadline) => this.updateFenceFile(action.election, deadline, role),
           },
         );
         this.elections.set(action.election, { election, role, paused: false });
@@ -251,6 +264,18 @@ export class Agent {
         await this.state.put(keys.status(status.node), status);
         this.publishedStatus = this.statusDoc().fingerprint;
         return;
+    }
+  }
+
+  /** Keeps the watchdog's file current: each leadership with processes or VIPs, and its deadline in wall-clock time. */
+  private updateFenceFile(election: string, deadlineMono: number | undefined, role: LedRole): void {
+    const targets = role.fenceTargets?.();
+    if (deadlineMono === undefined || !targets) delete this.fenceEntries[election];
+    else this.fenceEntries[election] = { deadlineEpochMs: Date.now() + (deadlineMono - monoMs()), ...targets };
+    try {
+      writeFenceFile(this.fencePath, { agentPid: process.pid, leaderships: this.fenceEntries });
+    } catch (err) {
+      this.logger.error('cannot write the watchdog file', { error: errorMessage(err) });
     }
   }
 
@@ -303,6 +328,7 @@ export class Agent {
     this.state.close();
     await new Promise<void>((r) => (this.api ? this.api.close(() => r()) : r()));
     this.api?.closeAllConnections();
+    await this.watchdog?.stop();
     await this.etcdMember?.stop();
     await sleep(0);
   }

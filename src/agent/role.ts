@@ -2,6 +2,7 @@ import type { Logger } from '../lib/log.js';
 import type { ServiceStatus } from '../lib/supervisor.js';
 import type { StateClient } from '../state/client.js';
 import type { Check, NodeRecord } from '../state/schema.js';
+import type { FenceTargets } from '../watchdog/fence-file.js';
 import type { AgentConfig } from './config.js';
 
 export interface RoleContext {
@@ -25,6 +26,8 @@ export interface LedRole extends RoleReport {
   stepDown(reason: string): Promise<void>;
   /** Non-leaders: make sure nothing of the role runs here (split-brain guard). */
   follow?(): Promise<void>;
+  /** Processes and addresses the watchdog must kill and drop if this node passes its deadline while frozen. */
+  fenceTargets?(): FenceTargets;
 }
 
 /** Runs on every node of some type. */

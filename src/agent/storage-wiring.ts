@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { VolumeStatus } from '../storage/driver.js';
+import type { FenceTargets } from '../watchdog/fence-file.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError, errorMessage } from '../lib/errors.js';
@@ -225,6 +226,11 @@ export class StorageRole implements LedRole {
 
   services(): ReturnType<LedRole['services']> {
     return this.inner?.services() ?? [];
+  }
+
+  fenceTargets(): FenceTargets {
+    const pids = this.services().map((x) => x.pid).filter((pid): pid is number => pid !== undefined && pid !== process.pid);
+    return { pids, vips: this.deps?.vip ? [this.deps.vip] : [] };
   }
 
   /** Each volume as the driver sees it (lock holder and token, mapping, mount), for `ycluster storage volumes`. */

@@ -14,6 +14,11 @@ export interface ElectionCallbacks {
   onStopped(reason: string): void | Promise<void>;
   /** Someone else (or nobody: undefined) leads now. */
   onNewLeader?(leader: LeaderValue | undefined): void;
+  /**
+   * The leader's deadline moved (monotonic ms), or ended (undefined). For a watchdog in another process
+   * that must fence what this process started even when this process is frozen.
+   */
+  onDeadline?(deadlineMonoMs: number | undefined): void;
 }
 
 export interface ElectionOptions {
@@ -204,6 +209,7 @@ export class Election {
 
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
+    this.cb.onDeadline?.(this.leading ? this.deadline : undefined);
     const wait = Math.max(0, this.deadline - monoMs());
     this.deadlineTimer = setTimeout(() => {
       if (this.leading && monoMs() >= this.deadline) void this.fence('deadline reached without keepalive');
@@ -242,6 +248,7 @@ export class Election {
       this.leading = false;
       this.holdOffUntil = monoMs() + this.ttlMs;
       clearTimeout(this.deadlineTimer);
+      this.cb.onDeadline?.(undefined);
       this.leadership?.abort(new Error(reason));
       this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason });
       try {
