@@ -96,6 +96,10 @@ export async function preparePostgres(o: PostgresServiceOptions): Promise<{ init
   await rename(`${hba}.tmp`, hba);
   if (existsSync(join(o.dataDir, 'PG_VERSION'))) {
     await ownedDir(o.dataDir, user, 0o700);
+    // We hold the volume's exclusive lock and our supervisor has no postmaster running: a postmaster.pid here
+    // is the previous holder's. PostgreSQL would trust it if that PID means something on this machine (a
+    // zombie, or any reused PID) and refuse to start, so it goes.
+    await rm(join(o.dataDir, 'postmaster.pid'), { force: true });
     return { initialized: false };
   }
   const present = await stat(o.dataDir).then(() => true, () => false);

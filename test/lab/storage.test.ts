@@ -104,6 +104,22 @@ test('ycluster storage status and volumes show the leader, its services and the 
   assert.equal(storageLeader?.token, pg?.holder?.token, 'the lock carries the leader key revision as its fencing token');
 });
 
+/** The last storage-related lines of every storage-capable node's logs, for a failure message. */
+function storageLogs(): string {
+  const out: string[] = [];
+  for (const node of ['s1', 's2', 's3', 's4']) {
+    for (const file of ['agent.log', 'data/watchdog.log']) {
+      try {
+        const lines = readFileSync(`/run/ycluster/labs/${name}/nodes/${node}/${file}`, 'utf8').split('\n').filter((l) => /storage|watchdog|leading|fenc|alarm|lock/.test(l));
+        out.push(`--- ${node}/${file}`, ...lines.slice(-8).map((l) => l.slice(0, 400)));
+      } catch {
+        /* not there */
+      }
+    }
+  }
+  return out.join('\n');
+}
+
 const leaderIp = (node: string): string => `10.0.0.${10 + Number(node.slice(1))}`;
 
 test('kill -9 of the storage leader (power off): writes resume on another node; every acknowledged row is there', async () => {
@@ -154,7 +170,9 @@ test('SIGSTOP of the leader agent longer than the TTL: another leader serves; af
     await withWriter(() => (stale ? leader : undefined), async () => {
       stale = true;
       process.kill(pid, 'SIGSTOP');
-      await serving(leader);
+      await serving(leader).catch((err: unknown) => {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}\n${storageLogs()}`);
+      });
       // The old postgres still runs and may accept a write sent to its own address: it must land in a fenced copy.
       staleId = nextId++;
       await psql(name, `INSERT INTO t(id) VALUES (${staleId})`, { host: leaderIp(leader), timeoutS: 2 });
