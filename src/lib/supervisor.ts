@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import type { Logger } from './log.js';
 import { backoffMs, sleep } from './time.js';
 
@@ -51,7 +51,6 @@ export class Supervised {
   private loop: Promise<void> | undefined;
   private abort = new AbortController();
   private exited: Promise<void> | undefined;
-  private log: WriteStream | undefined;
 
   constructor(readonly spec: ServiceSpec, private readonly logger: Logger) {}
 
@@ -109,18 +108,21 @@ export class Supervised {
 
   private spawnAndWatch(signal: AbortSignal): Promise<string> {
     return new Promise((resolve) => {
-      if (this.spec.logFile && !this.log) this.log = createWriteStream(this.spec.logFile, { flags: 'a' });
-      const child = spawn(this.spec.command, this.spec.args, {
-        env: { ...process.env, ...this.spec.env },
-        cwd: this.spec.cwd,
-        detached: true,
-        stdio: ['ignore', this.log ? 'pipe' : 'ignore', this.log ? 'pipe' : 'ignore'],
-      });
-      this.child = child;
-      if (this.log) {
-        child.stdout?.pipe(this.log, { end: false });
-        child.stderr?.pipe(this.log, { end: false });
+      // The child writes its log straight to the file: through a pipe into this process, a frozen agent
+      // (SIGSTOP) would soon block its children (etcd, the watchdog) on a full pipe.
+      const fd = this.spec.logFile ? openSync(this.spec.logFile, 'a') : undefined;
+      let child: ChildProcess;
+      try {
+        child = spawn(this.spec.command, this.spec.args, {
+          env: { ...process.env, ...this.spec.env },
+          cwd: this.spec.cwd,
+          detached: true,
+          stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'],
+        });
+      } finally {
+        if (fd !== undefined) closeSync(fd);
       }
+      this.child = child;
       const startedAt = Date.now();
       let failures = 0;
       let timer: NodeJS.Timeout | undefined;
