@@ -68,7 +68,7 @@ export async function allocateNode(state: StateClient, req: AllocateRequest): Pr
 }
 
 /** The first `coreCount` storage-series nodes are core nodes. */
-function finalType(type: NodeType, hostname: string, config: ClusterConfig): NodeType {
+export function finalType(type: NodeType, hostname: string, config: ClusterConfig): NodeType {
   if (type !== 'storage' && type !== 'core') return type;
   const n = seriesNumber(hostname, 's');
   return n !== undefined && n <= config.coreCount ? 'core' : type === 'core' ? 'core' : 'storage';

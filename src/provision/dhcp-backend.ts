@@ -1,11 +1,10 @@
-import { YcError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Binding, DhcpBackend, OfferRequest } from '../dhcp/backend.js';
-import { allocateNode } from '../inventory/allocate.js';
 import type { StateClient } from '../state/client.js';
 import { keys } from '../state/keys.js';
 import type { NodeRecord } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
+import { BatchAllocator } from './batch-allocator.js';
 import { LeaseWriter } from './lease-writer.js';
 
 const binding = (n: NodeRecord, leaseSeconds: number): Binding => ({ mac: n.mac, ip: n.ip, hostname: n.hostname, nodeType: n.type, leaseSeconds });
@@ -16,10 +15,12 @@ const binding = (n: NodeRecord, leaseSeconds: number): Binding => ({ mac: n.mac,
  */
 export class EtcdDhcpBackend implements DhcpBackend {
   private readonly writer: LeaseWriter;
+  private readonly allocator: BatchAllocator;
   private readonly inflight = new Map<string, Promise<NodeRecord>>();
 
   constructor(private readonly state: StateClient, private readonly cache: ClusterCache, private readonly logger: Logger) {
     this.writer = new LeaseWriter(state);
+    this.allocator = new BatchAllocator(state, cache, logger);
   }
 
   private leaseSeconds(): number {
@@ -32,22 +33,10 @@ export class EtcdDhcpBackend implements DhcpBackend {
     // Clients retransmit DISCOVERs; one allocation per MAC however many are in flight.
     let p = this.inflight.get(req.mac);
     if (!p) {
-      p = allocateNode(this.state, { mac: req.mac, ...(req.reportedType ? { reportedType: req.reportedType } : {}) })
-        .then(({ node, created }) => {
-          if (created) this.logger.info('new machine allocated', { mac: node.mac, hostname: node.hostname, ip: node.ip, type: node.type });
-          this.cache.remember(node);
-          return node;
-        })
-        .finally(() => this.inflight.delete(req.mac));
+      p = this.allocator.allocate(req.mac, req.reportedType).finally(() => this.inflight.delete(req.mac));
       this.inflight.set(req.mac, p);
     }
-    try {
-      return binding(await p, this.leaseSeconds());
-    } catch (err) {
-      // An unknown reported type is the client's mistake, not ours: allocate by the rules instead.
-      if (err instanceof YcError && err.code === 'BAD_INPUT' && req.reportedType) return this.offer({ mac: req.mac });
-      throw err;
-    }
+    return binding(await p, this.leaseSeconds());
   }
 
   async commit(mac: string, ip: string, leaseSeconds: number): Promise<Binding | null> {
