@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { badInput } from '../lib/errors.js';
 import { healNode, killNode, partitionNode, stopNode } from '../lab/faults.js';
-import { fetchStatus, labMeta, labUp, nodeOf, rebootNetwork, startAgent, stopAgent, yclusterCommand } from '../lab/lab.js';
+import { fetchLabStatus, labMeta, labUp, nodeOf, rebootNetwork, startAgent, stopAgent, yclusterCommand } from '../lab/lab.js';
 import { nsName } from '../lab/names.js';
 import { etcdEndpoints } from '../lab/plan.js';
 import { destroyLab, listLabs } from '../lab/registry.js';
@@ -72,7 +72,7 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
     }
     case 'status': {
       const meta = labMeta(needName());
-      const s = await fetchStatus(meta.apiPort);
+      const s = await fetchLabStatus(meta);
       io.out(values.json ? json(s) : formatStatus(s) + `\nAPI/dashboard: http://127.0.0.1:${meta.apiPort}/\n`);
       return s.healthy ? 0 : 1;
     }

@@ -16,6 +16,8 @@ import { destroyLab, labDir, readRegistry, recordFile, setMeta } from './registr
 export interface LabMeta {
   plan: LabNode[];
   apiPort: number;
+  /** One forward per core node's API: the failover forward only skips nodes that refuse connections, not a frozen agent. */
+  coreApiPorts?: number[];
 }
 
 /** [node, args...] running ycluster itself: dist/main.js when built, else src/main.ts through tsx. */
@@ -30,7 +32,7 @@ export function labMeta(name: string): LabMeta {
   if (!reg) throw new YcError('NOT_FOUND', `no lab "${name}" (see ycluster lab list)`);
   const meta = reg.meta as Partial<LabMeta>;
   if (!meta.plan || !meta.apiPort) throw new YcError('CORRUPT_VALUE', `lab ${name} has no plan recorded; tear it down with ycluster lab down ${name}`);
-  return { plan: meta.plan, apiPort: meta.apiPort };
+  return { plan: meta.plan, apiPort: meta.apiPort, ...(meta.coreApiPorts ? { coreApiPorts: meta.coreApiPorts } : {}) };
 }
 
 export function nodeOf(meta: LabMeta, node: string): LabNode {
@@ -133,8 +135,11 @@ export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: numb
     for (const n of plan) startAgent(name, n.node);
     const cores = plan.filter((p) => p.type === 'core').map((p) => p.ip);
     const fwd = await startForward(name, { targetIp: cores[0]!, failover: cores.slice(1), targetPort: AGENT_API_PORT });
+    const perCore: number[] = [];
+    for (const ip of cores) perCore.push((await startForward(name, { targetIp: ip, targetPort: AGENT_API_PORT })).hostPort);
     setMeta(name, 'plan', plan);
     setMeta(name, 'apiPort', fwd.hostPort);
+    setMeta(name, 'coreApiPorts', perCore);
     say(`API forwarded to http://127.0.0.1:${fwd.hostPort}`);
     const status = await waitHealthy(fwd.hostPort, plan.length, o.timeoutMs ?? 120_000, say);
     say('all nodes healthy');
@@ -146,10 +151,20 @@ export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: numb
   }
 }
 
-export async function fetchStatus(apiPort: number): Promise<ClusterStatus> {
-  const res = await fetch(`http://127.0.0.1:${apiPort}/api/cluster-status`, { signal: AbortSignal.timeout(5000) });
+export async function fetchStatus(apiPort: number, timeoutMs = 5000): Promise<ClusterStatus> {
+  const res = await fetch(`http://127.0.0.1:${apiPort}/api/cluster-status`, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`cluster-status answered ${res.status}`);
   return (await res.json()) as ClusterStatus;
+}
+
+/** The cluster status from any core node that answers: a frozen agent accepts connections but never replies. */
+export async function fetchLabStatus(meta: LabMeta): Promise<ClusterStatus> {
+  try {
+    return await Promise.any([meta.apiPort, ...(meta.coreApiPorts ?? [])].map((port) => fetchStatus(port, 3000)));
+  } catch (err) {
+    const first = err instanceof AggregateError ? (err.errors[0] as unknown) : err;
+    throw first instanceof Error ? first : new Error(String(first));
+  }
 }
 
 async function waitHealthy(apiPort: number, expected: number, timeoutMs: number, say: (m: string) => void): Promise<ClusterStatus> {
