@@ -50,6 +50,7 @@ export class Agent {
   private watchers: Watcher[] = [];
   private etcdReachable = false;
   private actionFailures = new Map<string, string>();
+  private ticks = 0;
   private readonly fenceEntries: Record<string, FenceEntry> = {};
   private readonly fencePath: string;
   private watchdog: Supervised | undefined;
@@ -156,6 +157,11 @@ export class Agent {
 
   private async tick(): Promise<void> {
     this.etcdReachable = this.node ? (this.heartbeat?.healthy().ok ?? false) : await this.probeEtcd();
+    // The watch brings drain changes at once; this re-read every few seconds covers a watch that a
+    // partition or an etcd restart left silently broken.
+    if (this.node && this.etcdReachable && ++this.ticks % 5 === 0) {
+      this.drained = (await this.state.get(keys.drain(this.node.hostname)).catch(() => (this.drained ? {} : undefined))) !== undefined;
+    }
     const type = this.node?.type;
     const status = this.statusDoc();
     const decision = decide({

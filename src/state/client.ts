@@ -47,13 +47,13 @@ export function buildEtcdOptions(opts: StateOptions): IOptions {
     dialTimeout: 2000,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     // A member that vanished without closing its connection (partition, kill -9 of its host) is
-    // detected by these pings instead of waiting for TCP to give up. Pings only while calls (watches,
-    // keepalives) are open: etcd answers pings on an idle connection with GOAWAY "too many pings",
-    // which dropped watches and delayed followers by a TTL.
+    // detected by these pings instead of waiting for TCP to give up. They go also on idle connections:
+    // without them a connection to a member whose link went down is never found dead, and every call on it
+    // times out. (etcd answers idle pings with GOAWAY "too many pings" now and then; the client reconnects.)
     grpcOptions: {
       'grpc.keepalive_time_ms': 2000,
       'grpc.keepalive_timeout_ms': 2000,
-      'grpc.keepalive_permit_without_calls': 0,
+      'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.max_pings_without_data': 0,
     },
   };

@@ -221,12 +221,15 @@ export class Election {
     // Four keepalives per TTL: a leader whose etcd member died gets two or three tries on the others
     // (while etcd elects a new raft leader) before its deadline.
     const interval = Math.max(200, Math.floor(this.ttlMs / 4));
+    let wait = interval;
     while (!signal.aborted) {
-      await sleep(interval, signal).catch(() => undefined);
+      await sleep(wait, signal).catch(() => undefined);
       if (signal.aborted) return;
       const sentAt = monoMs();
+      // After a failure, try again soon (the client moves to another member) rather than a full interval later.
+      wait = 150;
       try {
-        const ttl = await keepaliveOnce(this.o.state, leaseId, interval);
+        const ttl = await keepaliveOnce(this.o.state, leaseId, Math.min(interval, 600));
         if (signal.aborted) return;
         if (ttl <= 0) {
           void this.fence('lease expired in etcd');
@@ -234,6 +237,7 @@ export class Election {
         }
         this.deadline = sentAt + this.ttlMs - this.marginMs;
         this.armDeadline();
+        wait = interval;
       } catch (err) {
         this.o.logger.warn('keepalive failed', { election: this.o.election, error: errorMessage(err), msToDeadline: this.deadline - monoMs() });
       }

@@ -115,6 +115,7 @@ test('kill -9 of the dhcp leader: another core node leads within the deadline; t
 });
 
 test('a partitioned storage leader fences itself before its successor starts', async () => {
+  await waitHealthy();
   const leader = await waitForLeader(name, 'storage', undefined);
   const t0 = Date.now();
   assert.equal((await ycluster(['lab', 'partition', name, leader])).code, 0);
@@ -131,6 +132,7 @@ test('a partitioned storage leader fences itself before its successor starts', a
 });
 
 test('drain: the drained node resigns and stays out; undrain lets it campaign again', async () => {
+  await waitHealthy();
   const leader = await waitForLeader(name, 'storage', undefined);
   const t0 = Date.now();
   try {
@@ -138,7 +140,9 @@ test('drain: the drained node resigns and stays out; undrain lets it campaign ag
     assert.equal(drain.code, 0, drain.stderr);
     const next = await waitForLeader(name, 'storage', leader);
     assert.notEqual(next, leader);
-    await waitForJournal(name, (j) => j.node === leader && j.election === 'storage' && j.event === 'stopped' && j.t >= t0 && /drained/.test(j.reason ?? ''));
+    await waitForJournal(name, (j) => j.node === leader && j.election === 'storage' && j.event === 'stopped' && j.t >= t0 && /drained/.test(j.reason ?? ''), 30_000).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${JSON.stringify(readJournals(name).filter((j) => j.t >= t0 - 5000))}\n${diagnostics()}`);
+    });
     const s = await labStatus(name);
     assert.equal(s.nodes.find((n) => n.hostname === leader)?.drained, true);
   } finally {
