@@ -21,9 +21,10 @@ interface Pending {
 
 /**
  * Allocates new machines for DHCP in batches: one process (the DHCP leader) picks names and addresses
- * for every MAC waiting, then writes them all in one transaction guarded by create-revision compares.
+ * for every MAC waiting from its in-memory view, then writes them all in one transaction guarded by
+ * create-revision compares.
  * Competing one-by-one allocations for "the first free name" collapsed under a burst of new machines
- * (every one but the winner retried); a batch costs three reads and one write. When the transaction
+ * (every one but the winner retried); a batch costs two small reads and one write. When the transaction
  * loses a race (another allocator wrote meanwhile), each MAC falls back to the one-by-one allocator.
  */
 export class BatchAllocator {
@@ -68,17 +69,16 @@ export class BatchAllocator {
   }
 
   private async allocateBatch(batch: Pending[]): Promise<void> {
-    const [registrations, rules, names, ips] = await Promise.all([
-      this.state.list(prefixes.registrations),
-      this.state.list(prefixes.macRules),
-      this.state.list(prefixes.nodeNames),
-      this.state.list(prefixes.nodeIps),
-    ]);
+    // Names and addresses in use come from the cache (kept current by the watch, plus what this process wrote):
+    // reading every index key per batch grew with the cluster. A write by another allocator that the cache has
+    // not seen yet makes the transaction's compares fail, and the batch falls back to one by one.
+    const [registrations, rules] = await Promise.all([this.state.list(prefixes.registrations), this.state.list(prefixes.macRules)]);
     const config = this.cache.config();
     const regByMac = new Map(registrations.entries.map((e) => [keySuffix(prefixes.registrations, e.key), e.value.type]));
     const ruleList = rules.entries.map((e) => e.value);
-    const taken = new Set(names.entries.map((e) => keySuffix(prefixes.nodeNames, e.key)));
-    const used = new Set(ips.entries.map((e) => keySuffix(prefixes.nodeIps, e.key)));
+    const nodes = this.cache.nodes();
+    const taken = new Set(nodes.map((n) => n.hostname));
+    const used = new Set(nodes.map((n) => n.ip));
     const planned: { p: Pending; node: NodeRecord }[] = [];
     const seen = new Set<string>();
     for (const p of batch) {
