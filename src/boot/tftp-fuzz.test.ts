@@ -11,18 +11,8 @@ import { classifyRequest } from './tftp-request.js';
 import { ReadSession } from './tftp-session.js';
 import { negotiate } from './tftp-options.js';
 import { startTftpServer } from './tftp-server.js';
+import { prng } from '../lib/prng.js';
 
-/** mulberry32: a seeded PRNG so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const templates = [
   encodeRequest('RRQ', 'pxelinux.0', 'octet', { blksize: '1468', tsize: '0', windowsize: '8', timeout: '3' }),

@@ -6,21 +6,11 @@ import { DhcpStats, processDatagram } from './intake.js';
 import { MemoryDhcpBackend } from './memory-backend.js';
 import { MsgType, Opt } from './options.js';
 import { request } from './testing.js';
+import { prng } from '../lib/prng.js';
 
 const PACKETS = 100_000;
 const WALL_CLOCK_MS = 20_000;
 
-/** mulberry32: tiny, seeded, good enough to make the run reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(0x5eed1);
 const int = (n: number): number => Math.floor(rand() * n);

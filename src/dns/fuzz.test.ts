@@ -6,18 +6,8 @@ import { handlePacket } from './handler.js';
 import { resolve } from './resolver.js';
 import { testZone } from './testzone.js';
 import { RClass, RType, type DnsMessage } from './types.js';
+import { prng } from '../lib/prng.js';
 
-/** mulberry32: a seeded PRNG, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seeds(zone: ReturnType<typeof testZone>): Buffer[] {
   const q = (name: string, type: number, edns: boolean): DnsMessage => ({
