@@ -119,6 +119,11 @@ export class Agent {
     return this.elections.get(name)?.election;
   }
 
+  /** Every election this node takes part in. */
+  electors(): Election[] {
+    return [...this.elections.values()].map((s) => s.election);
+  }
+
   ledRole(name: string): LedRole | undefined {
     return this.elections.get(name)?.role;
   }

@@ -31,10 +31,7 @@ export function startAgentApi(agent: Agent, port: number, host: string, logger: 
         agent.metrics.set('ycluster_service_healthy', 'a supervised service is healthy', s.healthy ? 1 : 0, { service: s.name });
         agent.metrics.set('ycluster_service_restarts', 'restarts of a supervised service', s.restarts, { service: s.name });
       }
-      for (const name of ['dhcp', 'storage']) {
-        const e = agent.elector(name);
-        if (e) agent.metrics.set('ycluster_leader', 'this node leads the election', e.isLeader() ? 1 : 0, { election: name });
-      }
+      for (const e of agent.electors()) agent.metrics.set('ycluster_leader', 'this node leads the election', e.isLeader() ? 1 : 0, { election: e.name });
       return { status: 200, body: agent.metrics.render(), contentType: 'text/plain; version=0.0.4' };
     })
     .add('GET', '/', () => ({
