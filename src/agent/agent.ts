@@ -17,6 +17,7 @@ import type { Check, NodeRecord, NodeStatus } from '../state/schema.js';
 import { etcdService } from '../services/etcd.js';
 import { startAgentApi } from '../api/agent-api.js';
 import { markInstalled } from '../provision/install-state.js';
+import { CephDaemons } from './ceph-daemons.js';
 import type { AgentConfig } from './config.js';
 import { decide, type Action, type Decision } from './decide.js';
 import { Heartbeat } from './heartbeat.js';
@@ -38,6 +39,7 @@ export class Agent {
   private drained = false;
   private heartbeat: Heartbeat | undefined;
   private etcdMember: Supervised | undefined;
+  private ceph: CephDaemons | undefined;
   private readonly elections = new Map<string, ElectionSlot>();
   private readonly roles = new Map<string, AlwaysRole>();
   private publishedStatus: string | undefined;
@@ -74,6 +76,10 @@ export class Agent {
       );
       this.etcdMember.start();
     }
+    if (this.config.ceph) {
+      this.ceph = new CephDaemons(this.config.ceph, this.config.dataDir, this.logger);
+      this.ceph.start();
+    }
     // The watchdog lives in its own process so that it still acts when this one is frozen.
     this.watchdog = new Supervised(
       { name: 'watchdog', command: process.execPath, args: [...process.execArgv, process.argv[1]!, 'watchdog', '--file', this.fencePath], stopTimeoutMs: 2000, logFile: join(this.config.dataDir, 'watchdog.log') },
@@ -95,6 +101,10 @@ export class Agent {
       const s = this.etcdMember.status();
       services.push(s);
       checks.push({ name: 'etcd-member', ok: s.healthy, detail: `${s.state}${s.lastError ? `: ${s.lastError}` : ''}` });
+    }
+    if (this.ceph) {
+      checks.push(...this.ceph.checks());
+      services.push(...this.ceph.services());
     }
     for (const slot of this.elections.values()) {
       checks.push(...slot.role.checks());
@@ -340,6 +350,8 @@ export class Agent {
     await new Promise<void>((r) => (this.api ? this.api.close(() => r()) : r()));
     this.api?.closeAllConnections();
     await this.watchdog?.stop();
+    // After the storage role has unmapped its volumes; before etcd, in the daemons' own reverse order.
+    await this.ceph?.stop();
     await this.etcdMember?.stop();
     await sleep(0);
   }

@@ -5,26 +5,72 @@ import { NodeTypeSchema } from '../state/schema.js';
 
 const Member = z.object({ name: z.string(), ip: z.string(), clientPort: z.number().int(), peerPort: z.number().int() }).strict();
 
-export const StorageConfigSchema = z
+/** What every driver shares: where the leader mounts volumes and how its services run. */
+const storageCommon = {
+  /** Node-private directory the leader mounts each volume under (mountRoot/<volume>). */
+  mountRoot: z.string(),
+  /** Node-private directory for service sockets and generated configs; every parent must be walkable by the service users. Default DATADIR/storage-run. */
+  runDir: z.string().optional(),
+  /** File holding the postgres superuser's password (applied at each start); without it only local peer auth works. */
+  postgresPasswordFile: z.string().optional(),
+  /** Path of the qdrant binary; qdrant runs only when set. */
+  qdrantBinary: z.string().optional(),
+  volumeSizeMiB: z.number().int().min(300).default(512),
+  /** Bound on waiting for services at takeover. */
+  startTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+};
+
+export const LoopStorageSchema = z
   .object({
-    /** Only the loop driver is wired so far (lab); rbd drivers exist in src/storage but are not selectable here yet. */
     driver: z.literal('loop'),
     /** Loop driver: directory of volume images shared by every storage-capable node. */
     volumesDir: z.string(),
-    /** Node-private directory the leader mounts each volume under (mountRoot/<volume>). */
-    mountRoot: z.string(),
-    /** Node-private directory for service sockets and generated configs; every parent must be walkable by the service users. Default DATADIR/storage-run. */
-    runDir: z.string().optional(),
-    /** File holding the postgres superuser's password (applied at each start); without it only local peer auth works. */
-    postgresPasswordFile: z.string().optional(),
-    /** Path of the qdrant binary; qdrant runs only when set. */
-    qdrantBinary: z.string().optional(),
-    volumeSizeMiB: z.number().int().min(300).default(512),
-    /** Bound on waiting for services at takeover. */
-    startTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+    ...storageCommon,
   })
   .strict();
+
+export const RbdStorageSchema = z
+  .object({
+    driver: z.literal('rbd'),
+    /** RBD pool holding the volumes. */
+    pool: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+    /** ceph.conf the rbd and ceph commands (and rbd-fuse) use; always explicit, never /etc/ceph. */
+    cephConf: z.string(),
+    /** Keyring of the cephx client. */
+    keyring: z.string(),
+    /** cephx client id without "client." (default "admin"); it needs "osd blocklist" rights to fence. */
+    clientId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('admin'),
+    /** Node-private, root-only directory for rbd-fuse mounts and mapping records. Default DATADIR/rbd. */
+    mapDir: z.string().optional(),
+    /** Kernel RBD (`rbd map`) instead of rbd-fuse; default: when /sys/bus/rbd exists. */
+    kernelRbd: z.boolean().optional(),
+    ...storageCommon,
+  })
+  .strict();
+
+/** Storage-capable nodes: the volume driver and its settings, plus what every driver shares. */
+export const StorageConfigSchema = z.discriminatedUnion('driver', [LoopStorageSchema, RbdStorageSchema]);
 export type StorageConfig = z.infer<typeof StorageConfigSchema>;
+
+const CephId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
+
+/**
+ * Ceph daemons this node runs, each supervised by the agent in the foreground. The data directories must
+ * already be made (mkfs) by whoever installed the node (the lab does it in `lab up --ceph`); the agent only
+ * runs, health-checks, restarts and stops the daemons.
+ */
+export const CephDaemonsConfigSchema = z
+  .object({
+    /** ceph.conf every daemon is started with; it names each daemon's data dir, admin socket, keyring and logs. */
+    conf: z.string(),
+    mon: z.object({ id: CephId, dataDir: z.string() }).strict().optional(),
+    mgr: z.object({ id: CephId, dataDir: z.string() }).strict().optional(),
+    osds: z.array(z.object({ id: z.number().int().min(0), dataDir: z.string() }).strict()).default([]),
+    /** Where each daemon's stdout/stderr go (DIR/ceph-<type>.<id>.out); default DATADIR. */
+    logDir: z.string().optional(),
+  })
+  .strict();
+export type CephDaemonsConfig = z.infer<typeof CephDaemonsConfigSchema>;
 
 /** The agent's local configuration: only what it needs before it can reach etcd. Everything else lives in etcd. */
 export const AgentConfigSchema = z
@@ -49,6 +95,8 @@ export const AgentConfigSchema = z
     heartbeatTtlSeconds: z.number().int().min(2).max(120).default(10),
     /** Storage-capable nodes: how this node reaches the volumes when it leads storage. Absent: it cannot lead storage. */
     storage: StorageConfigSchema.optional(),
+    /** Ceph daemons this node runs under the agent's supervision (see src/agent/ceph-daemons.ts). */
+    ceph: CephDaemonsConfigSchema.optional(),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

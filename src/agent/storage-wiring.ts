@@ -20,7 +20,8 @@ import { defaultConfig, type Check, type ClusterConfig } from '../state/schema.j
 import { createStorageLeaderRole, type StorageLeaderRole } from '../storage-leader/role.js';
 import type { StatefulService, StorageLeaderDeps, VolumeServices } from '../storage-leader/types.js';
 import { LoopDriver } from '../storage/loop.js';
-import type { VolumeSpec } from '../storage/driver.js';
+import { RbdDriver } from '../storage/rbd.js';
+import type { VolumeDriver, VolumeSpec } from '../storage/driver.js';
 import type { StorageConfig } from './config.js';
 import type { LedRole, RoleContext } from './role.js';
 
@@ -83,6 +84,19 @@ export function readPassword(path: string | undefined): string | undefined {
   return text;
 }
 
+/** The configured volume driver: loop images in a shared directory (lab), or RBD images in a Ceph pool. */
+export function volumeDriver(storage: StorageConfig, dataDir: string): VolumeDriver {
+  if (storage.driver === 'loop') return new LoopDriver({ dir: storage.volumesDir });
+  return new RbdDriver({
+    pool: storage.pool,
+    conf: storage.cephConf,
+    id: storage.clientId,
+    keyring: storage.keyring,
+    runDir: storage.mapDir ?? join(dataDir, 'rbd'),
+    ...(storage.kernelRbd === undefined ? {} : { kernel: storage.kernelRbd }),
+  });
+}
+
 /** The storage leader's dependencies for this node: pure apart from reading the password file. */
 export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig): StorageLeaderDeps {
   const runRoot = storage.runDir ?? join(dataDir, 'storage-run');
@@ -125,7 +139,7 @@ export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir:
   }
   const prefix = parseCidr(cluster.network).prefix;
   return {
-    driver: new LoopDriver({ dir: storage.volumesDir }),
+    driver: volumeDriver(storage, dataDir),
     volumes,
     mountRoot: storage.mountRoot,
     services,
