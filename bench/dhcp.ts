@@ -3,8 +3,9 @@
 // side by side in the same two namespaces made for the run (server and relay/client, one veth).
 // Needs root; baselines from scripts/install-bench-deps.sh.
 // Usage: node --import tsx bench/dhcp.ts [--rates 2000,4500] [--seconds 10] [--clients 5000] [--servers etcd,memory,dnsmasq,kea]
+//        [--profile DIR] (ycluster servers run under node --cpu-prof, profiles written to DIR) [--no-probe]
 // ("etcd" runs twice: clients registered beforehand, and new clients; "memory" twice: reserved, and the pool.)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     clients: { type: 'string', default: '5000' },
     servers: { type: 'string', default: 'etcd,memory,dnsmasq,kea' },
+    profile: { type: 'string' },
+    'no-probe': { type: 'boolean', default: false },
   },
 });
 const rates = values.rates.split(',').map(Number).filter((r) => r > 0 && r <= 50_000);
@@ -38,7 +41,25 @@ const POOL = ['10.0.1.1', '10.0.40.255'] as const;
 const cleanup = new Cleanup();
 const dir = mkdtempSync(join(tmpdir(), 'yc-bench-dhcp-'));
 cleanup.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-const tsx = (file: string): string[] => ['--import', 'tsx', fileURLToPath(new URL(file, import.meta.url))];
+const profileDir = values.profile;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+const tsx = (file: string): string[] => [
+  ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+  '--import', 'tsx', fileURLToPath(new URL(file, import.meta.url)),
+];
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; NaN once it is gone. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are fields 14 and 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
 
 async function ip(args: string[]): Promise<void> {
   await run('ip', args, { timeoutMs: 10_000 });
@@ -68,6 +89,8 @@ async function port67(): Promise<void> {
 
 interface Server {
   started: Started;
+  /** CPU ms used so far by the server and by its etcd members (0 when it has none). */
+  cpu: () => { server: number; etcd: number };
   /** Extra figures printed after the run (server's own counters). */
   stats?: () => string;
 }
@@ -80,11 +103,13 @@ async function startServer(kind: string, seed = 0): Promise<{ server: Server; st
   const stop = (): Promise<void> => local.run();
   try {
     let started: Started;
+    let etcdPids: (number | undefined)[] = [];
     if (kind === 'etcd') {
       const d = join(dir, `etcd-${++etcdRound}`);
       local.add('etcd data', () => rmSync(d, { recursive: true, force: true }));
       // The lab's timers; a fresh cluster each time so every run allocates every client anew.
       const etcd = await startEtcdCluster(local, { size: 3, dir: d, basePort: 2379, netns: SRV, heartbeatMs: 100, electionMs: 1000 });
+      etcdPids = etcd.procs.map((p) => p?.pid);
       started = await startChild(local, 'ycluster dhcp (etcd)', process.execPath, [...tsx('./lib/run-etcd-dhcp.ts'), '--endpoints', etcd.endpoints.join(','), '--server-ip', SERVER_IP, '--network', NETWORK, '--compute', POOL.join('-'), '--interface', 'eth0', '--seed-perfdhcp', String(seed)], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
     } else if (kind === 'memory-known') {
       started = await startChild(local, 'ycluster dhcp (memory, reserved)', process.execPath, [...tsx('./lib/run-memory-known.ts'), '--server-ip', SERVER_IP, '--subnet', NETWORK, '--first-ip', POOL[0], '--clients', String(clients), '--interface', 'eth0'], /DHCP-READY/, { netns: SRV, timeoutMs: 30_000 });
@@ -116,7 +141,11 @@ async function startServer(kind: string, seed = 0): Promise<{ server: Server; st
     } else throw new Error(`unknown server "${kind}"`);
     const out = started.output;
     return {
-      server: { started, stats: () => /DHCP-STATS (\{.*\})/.exec(out())?.[1] ?? '' },
+      server: {
+        started,
+        stats: () => /DHCP-STATS (\{.*\})/.exec(out())?.[1] ?? '',
+        cpu: () => ({ server: cpuMs(started.child.pid), etcd: etcdPids.reduce<number>((sum, pid) => sum + cpuMs(pid), 0) }),
+      },
       stop: async () => {
         await stopChild(started.child, 5000);
         await stop();
@@ -187,10 +216,16 @@ async function main(): Promise<void> {
       const { server, stop } = await startServer(kind.startsWith('etcd') ? 'etcd' : kind, kind === 'etcd-known' ? clients : 0);
       try {
         const load = loadavg()[0]!;
+        const before = server.cpu();
         const p = await perfdhcp(rate);
+        const after = server.cpu();
+        // CPU per 1000 completed exchanges: independent of what else runs on the machine (unlike the rate).
+        const per1000 = (ms: number): number => (p.raRecv > 0 ? (1000 * ms) / p.raRecv : NaN);
+        const srvCpu = per1000(after.server - before.server);
+        const etcdCpu = kind.startsWith('etcd') ? per1000(after.etcd - before.etcd) : NaN;
         if (p.doSent === 0 || Number.isNaN(p.doSent)) notes.push(`${label} ${rate}/s: perfdhcp output:\n${p.raw.slice(-1500)}`);
-        rows.push([label, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct, load]);
-        say(`  ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %`);
+        rows.push([label, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct, srvCpu, etcdCpu, load]);
+        say(`  ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %, server CPU ${srvCpu.toFixed(0)} ms per 1000 ACKs`);
       } finally {
         await stop();
         const st = server.stats?.();
@@ -202,10 +237,11 @@ async function main(): Promise<void> {
   console.log(`\nDHCP: perfdhcp as a relay (giaddr ${RELAY_IP}), ${clients} clients, ${seconds} s per run, same namespaces and veth for every server`);
   console.log('etcd: a fresh 3-member cluster in the server namespace per run. "known MACs": the clients registered as nodes');
   console.log('beforehand, each ACK waits for its lease in etcd; "new MACs": each client\'s first DISCOVER allocates a node.');
-  console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.\n');
-  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'load'], rows));
+  console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.');
+  console.log('cpu/1k = CPU ms (user + system, /proc) per 1000 ACKs received, of the server process and of its 3 etcd members.\n');
+  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'srv cpu/1k', 'etcd cpu/1k', 'load'], rows));
   for (const n of notes) console.log(n);
-  if (servers.includes('etcd')) {
+  if (servers.includes('etcd') && !values['no-probe']) {
     say('allocation probe (allocateNode alone, fresh etcd)');
     const alloc = await allocationProbe();
     console.log('\nwhere a new MAC\'s time goes: allocateNode alone (fresh 3-member etcd, 300 new MACs, each attempt lists all names and IPs)');

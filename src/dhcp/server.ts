@@ -1,5 +1,6 @@
 /** The thin socket layer: UDP port 67 feeding processDatagram and sending what it decides. */
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { YcError } from '../lib/errors.js';
 import { RateLimitedLog, type Logger } from '../lib/log.js';
@@ -18,6 +19,12 @@ export interface DhcpServerOptions {
    */
   interfaceName?: string;
   sourceAddress?: string;
+  /**
+   * SO_RCVBUF of the sockets (the kernel caps it at net.core.rmem_max). The default, 4 MiB, holds a few
+   * thousand requests: a burst, or a pause of the event loop (GC, a batch of allocations), is queued
+   * instead of dropped by the kernel.
+   */
+  recvBufferBytes?: number;
   logger: Logger;
 }
 
@@ -33,8 +40,30 @@ function interfaceIpv4(name: string): string {
   return addr.address;
 }
 
-async function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<dgram.Socket> {
-  const sock = dgram.createSocket({ type: 'udp4', reuseAddr });
+/**
+ * Requests the kernel dropped on UDP sockets bound to this port in our network namespace (receive buffer
+ * full): the drops column of /proc/net/udp. undefined where that file does not exist.
+ */
+export function kernelDrops(port: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/net/udp', 'latin1');
+  } catch {
+    return undefined;
+  }
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let drops = 0;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 13 && f[1]!.endsWith(hexPort)) drops += Number(f[f.length - 1]) || 0;
+  }
+  return drops;
+}
+
+const DEFAULT_RECV_BUFFER = 4 * 1024 * 1024;
+
+async function bindSocket(address: string, port: number, reuseAddr: boolean, recvBufferSize: number): Promise<dgram.Socket> {
+  const sock = dgram.createSocket({ type: 'udp4', reuseAddr, recvBufferSize });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind({ port, address }, () => {
@@ -54,11 +83,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const source = opts.sourceAddress ?? (opts.interfaceName === undefined ? undefined : interfaceIpv4(opts.interfaceName));
   // Wildcard and address-bound sockets on the same port need SO_REUSEADDR on both.
   const twoSockets = source !== undefined && source !== bindAddress;
-  const recv = await bindSocket(bindAddress, opts.port ?? 67, twoSockets);
+  const rcvbuf = opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER;
+  const recv = await bindSocket(bindAddress, opts.port ?? 67, twoSockets, rcvbuf);
   const port = recv.address().port;
   let out: dgram.Socket;
   try {
-    out = twoSockets ? await bindSocket(source, port, true) : recv;
+    out = twoSockets ? await bindSocket(source, port, true, rcvbuf) : recv;
   } catch (err) {
     recv.close();
     throw err;
@@ -87,9 +117,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     s.on('message', onMessage);
     s.on('error', (err) => log.error('dhcp socket error', { error: err.message }));
   }
-  log.info('dhcp server listening', { address: bindAddress, port, source, interface: opts.interfaceName });
+  log.info('dhcp server listening', { address: bindAddress, port, source, interface: opts.interfaceName, recvBufferBytes: recv.getRecvBufferSize() });
+  const dropsAtStart = kernelDrops(port) ?? 0;
   return {
-    stats: () => stats.snapshot(),
+    stats: () => {
+      const out = stats.snapshot();
+      const k = kernelDrops(port);
+      // Packets that never reached us count as drops too (they are not in `received`).
+      if (k !== undefined) out['drop.kernel-receive-buffer'] = k - dropsAtStart;
+      return out;
+    },
     address: { address: bindAddress, port },
     close: async () => {
       if (closed) return;

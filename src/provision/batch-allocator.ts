@@ -1,12 +1,13 @@
 import { YcError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { allocateNode, finalType, firstFreeIp, firstFreeName, parseNodeType } from '../inventory/allocate.js';
-import { SERIES } from '../inventory/node-types.js';
+import { formatIpv4, parseIpv4 } from '../lib/net.js';
+import { allocateNode, finalType, parseNodeType } from '../inventory/allocate.js';
+import { RANGE_OF, SERIES } from '../inventory/node-types.js';
 import { decideType } from '../inventory/type-rules.js';
 import type { StateClient } from '../state/client.js';
 import { encodeValue } from '../state/codec.js';
 import { keys, keySuffix, prefixes } from '../state/keys.js';
-import type { NodeRecord, NodeType } from '../state/schema.js';
+import type { ClusterConfig, NodeRecord, NodeType } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
 
 /** etcd allows 128 operations per transaction; a node is three keys. */
@@ -30,6 +31,13 @@ interface Pending {
 export class BatchAllocator {
   private pending: Pending[] = [];
   private flushing = false;
+  /**
+   * Where each first-free search may resume: every name number / address below it was taken when it was set.
+   * Valid only while the cache has freed nothing since (`removals`) and no batch failed; otherwise searches
+   * start again at the beginning. Without it every allocation scanned all addresses in use (quadratic).
+   */
+  private resume = new Map<string, number>();
+  private resumeRemovals = -1;
 
   constructor(private readonly state: StateClient, private readonly cache: ClusterCache, private readonly logger: Logger) {}
 
@@ -52,6 +60,7 @@ export class BatchAllocator {
       while (this.pending.length) {
         const batch = this.pending.splice(0, MAX_NODES_PER_TXN);
         await this.allocateBatch(batch).catch(async (err: unknown) => {
+          this.resume.clear(); // names and addresses planned for the failed batch are free again
           this.logger.warn('batch allocation lost a race; allocating one by one', { error: errorMessage(err), macs: batch.length });
           for (const p of batch) {
             await allocateNode(this.state, { mac: p.mac, ...(p.reported ? { reportedType: p.reported } : {}) })
@@ -76,35 +85,37 @@ export class BatchAllocator {
     const config = this.cache.config();
     const regByMac = new Map(registrations.entries.map((e) => [keySuffix(prefixes.registrations, e.key), e.value.type]));
     const ruleList = rules.entries.map((e) => e.value);
-    const nodes = this.cache.nodes();
-    const taken = new Set(nodes.map((n) => n.hostname));
-    const used = new Set(nodes.map((n) => n.ip));
+    if (this.resumeRemovals !== this.cache.removals()) {
+      this.resume.clear();
+      this.resumeRemovals = this.cache.removals();
+    }
     const planned: { p: Pending; node: NodeRecord }[] = [];
-    const seen = new Set<string>();
+    const seen = new Map<string, NodeRecord>();
     for (const p of batch) {
       const known = this.cache.nodeByMac(p.mac);
       if (known) {
         p.resolve(known);
         continue;
       }
-      if (seen.has(p.mac)) {
-        planned.push({ p, node: planned.find((x) => x.node.mac === p.mac)!.node });
+      const again = seen.get(p.mac);
+      if (again) {
+        planned.push({ p, node: again });
         continue;
       }
       try {
         const decided = decideType(p.mac, regByMac.get(p.mac), ruleList, p.reported);
-        const hostname = firstFreeName(SERIES[decided.type], taken);
+        const hostname = this.firstFreeName(SERIES[decided.type]);
         const type = finalType(decided.type, hostname, config);
-        const ip = firstFreeIp(config, type, used);
-        taken.add(hostname);
-        used.add(ip);
-        seen.add(p.mac);
-        planned.push({ p, node: { mac: p.mac, hostname, ip, type, typeSource: decided.source, createdAt: new Date().toISOString() } });
+        const ip = this.firstFreeIp(config, type);
+        const node: NodeRecord = { mac: p.mac, hostname, ip, type, typeSource: decided.source, createdAt: new Date().toISOString() };
+        seen.set(p.mac, node);
+        planned.push({ p, node });
       } catch (err) {
+        this.resume.clear(); // a name may have been taken for a MAC that got no address
         p.reject(err instanceof Error ? err : new YcError('INTERNAL', String(err)));
       }
     }
-    const unique = [...new Map(planned.map((x) => [x.node.mac, x.node])).values()];
+    const unique = [...seen.values()];
     if (unique.length === 0) return;
     const nodeKeys = unique.flatMap((n) => [keys.nodeByMac(n.mac).key, keys.nodeByName(n.hostname).key, keys.nodeByIp(n.ip).key]);
     const ok = await this.state.txn({
@@ -121,5 +132,36 @@ export class BatchAllocator {
       this.logger.info('new machine allocated', { mac: n.mac, hostname: n.hostname, ip: n.ip, type: n.type });
     }
     for (const { p, node } of planned) p.resolve(node);
+  }
+
+  /** Lowest free number in a host name series (as firstFreeName), resuming after the last one handed out. */
+  private firstFreeName(letter: string): string {
+    const key = `name:${letter}`;
+    for (let n = this.resume.get(key) ?? 1; n < 10_000; n++) {
+      const name = `${letter}${n}`;
+      if (!this.cache.hostnameTaken(name)) {
+        this.resume.set(key, n + 1);
+        return name;
+      }
+    }
+    throw new YcError('RANGE_FULL', `no free host name in series ${letter}`);
+  }
+
+  /** Lowest free address of the type's range (as firstFreeIp: never a VIP), resuming after the last one handed out. */
+  private firstFreeIp(config: ClusterConfig, type: NodeType): string {
+    const kind = RANGE_OF[type];
+    const range = config.ranges[kind];
+    const start = parseIpv4(range.start);
+    const end = parseIpv4(range.end);
+    const key = `ip:${start}-${end}`;
+    const gateway = parseIpv4(config.gatewayVip);
+    const storage = parseIpv4(config.storageVip);
+    for (let n = Math.max(start, this.resume.get(key) ?? start); n <= end; n++) {
+      if (n !== gateway && n !== storage && !this.cache.ipTaken(n)) {
+        this.resume.set(key, n + 1);
+        return formatIpv4(n);
+      }
+    }
+    throw new YcError('RANGE_FULL', `address range for ${kind} nodes (${range.start}–${range.end}) is full`, { retryable: false, detail: { kind } });
   }
 }
