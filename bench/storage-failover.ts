@@ -3,7 +3,11 @@
 // Baseline in the same run: the same faults with Patroni-like timing (leader TTL 30 s). Patroni's followers also
 // wait up to loop_wait (10 s) before acting; ours react to the key's deletion at once, so the baseline is a lower
 // bound for Patroni. Needs `npm run build` (the lab runs dist/).
+// Drain is measured as write unavailability: the longest time between two acknowledged INSERTs of a probe that
+// starts one INSERT every 100 ms (overlapping) around the switchover. Each trial also prints where the time
+// went, from the agents' logs (election, each takeover step, VIP), and a per-phase summary follows the totals.
 // Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40]
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { healNode, killNode, partitionNode } from '../src/lab/faults.js';
 import { labUp, startAgent } from '../src/lab/lab.js';
@@ -12,8 +16,9 @@ import { destroyLab } from '../src/lab/registry.js';
 import { run } from '../src/lib/exec.js';
 import { monoMs, waitFor } from '../src/lib/time.js';
 import { labStatus, ycluster } from '../test/helpers/lab.js';
-import { STORAGE_VIP, firstInsertAfter, holders, psql } from '../test/lab/storage-probe.js';
+import { InsertProbe, STORAGE_NODES, STORAGE_VIP, firstInsertAfter, holders, psql } from '../test/lab/storage-probe.js';
 import { summarize, table } from './lib/report.js';
+import { breakdown } from './lib/storage-timeline.js';
 
 const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' } } });
 const trials = Math.max(1, Math.min(100, Number(values.trials)));
@@ -35,18 +40,55 @@ async function leader(): Promise<string> {
   }, { timeoutMs: 180_000, intervalMs: 300 });
 }
 
-/** One trial: fault, time to the first acknowledged INSERT, then restore the node. */
-async function trial(fault: Fault, timeoutMs: number): Promise<number | undefined> {
+/** Drain with a probe running: the longest write gap around the switchover, and when writes resumed. */
+async function drainTrial(l: string, timeoutMs: number): Promise<{ ms: number; t0: number; resumed: number } | undefined> {
+  const probe = new InsertProbe(name, 't', nextId++ * 1000, { boundMs: timeoutMs + 10_000 });
+  try {
+    await waitFor('writes before the drain', () => (probe.attempts.filter((a) => a.ok).length >= 3 ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    const t0 = monoMs();
+    const d = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', l]);
+    if (d.code !== 0) throw new Error(`drain failed: ${d.stderr}`);
+    // Done when another node holds the VIP and an INSERT started after that was acknowledged.
+    const moved = await waitFor('the VIP on another node', async () => {
+      const h = await holders(name, STORAGE_VIP);
+      return h.length === 1 && h[0] !== l ? monoMs() : undefined;
+    }, { timeoutMs, intervalMs: 50 }).catch(() => undefined);
+    if (moved === undefined) return undefined;
+    const after = await waitFor('a write on the new leader', () => probe.firstOkAfter(moved), { timeoutMs: 10_000, intervalMs: 20 }).catch(() => undefined);
+    if (after === undefined) return undefined;
+    await probe.stop();
+    const ms = probe.longestGap(t0 - 1000, after);
+    const resumed = probe.attempts.filter((a) => a.ok && a.end <= after).map((a) => a.end).sort((a, b) => a - b).find((e, i, all) => i > 0 && e - all[i - 1]! === ms) ?? after;
+    return { ms, t0, resumed };
+  } finally {
+    await probe.stop();
+  }
+}
+
+const phaseTimes = new Map<string, Map<string, number[]>>();
+
+function notePhases(series: string, fault: Fault, phases: Map<string, number>): void {
+  const key = `${series}\t${fault}`;
+  const m = phaseTimes.get(key) ?? new Map<string, number[]>();
+  phaseTimes.set(key, m);
+  for (const [k, v] of phases) if (!Number.isNaN(v)) m.set(k, [...(m.get(k) ?? []), v]);
+}
+
+/** One trial: fault, time to the first acknowledged INSERT (drain: the write gap), then restore the node. */
+async function trial(series: string, fault: Fault, timeoutMs: number): Promise<number | undefined> {
   const l = await leader();
+  if (fault === 'drain') {
+    const r = await drainTrial(l, timeoutMs);
+    await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', l]);
+    if (r) explain(series, fault, l, r.t0, r.resumed);
+    return r?.ms;
+  }
   const t0 = monoMs();
   if (fault === 'kill -9') {
     await killNode(name, l);
     await partitionNode(name, l);
-  } else if (fault === 'partition') {
-    await partitionNode(name, l);
   } else {
-    const d = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', l]);
-    if (d.code !== 0) throw new Error(`drain failed: ${d.stderr}`);
+    await partitionNode(name, l);
   }
   const t1 = await firstInsertAfter(name, 't', nextId++, timeoutMs);
   if (fault === 'kill -9') {
@@ -54,12 +96,20 @@ async function trial(fault: Fault, timeoutMs: number): Promise<number | undefine
     await run('ip', ['-n', nsName(name, l), 'addr', 'flush', 'dev', 'eth0', 'to', '10.0.0.254/32'], { timeoutMs: 5000, allowFailure: true });
     await healNode(name, l);
     startAgent(name, l);
-  } else if (fault === 'partition') {
-    await healNode(name, l);
   } else {
-    await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', l]);
+    await healNode(name, l);
   }
+  // After the restore: the new leader's last lines have surely reached its log by now.
+  if (t1 !== undefined) explain(series, fault, l, t0, t1);
   return t1 === undefined ? undefined : t1 - t0;
+}
+
+/** Prints where a trial's time went (monotonic instants turned into wall-clock for the agents' logs). */
+function explain(series: string, fault: Fault, oldLeader: string, t0: number, t1: number): void {
+  const toWall = (m: number): number => Date.now() - (monoMs() - m);
+  const b = breakdown(name, STORAGE_NODES, oldLeader, toWall(t0), toWall(t1));
+  notePhases(series, fault, b.phases);
+  say(`    ${b.text}`);
 }
 
 async function series(label: string, n: number, timeoutMs: number): Promise<(string | number)[][]> {
@@ -68,7 +118,7 @@ async function series(label: string, n: number, timeoutMs: number): Promise<(str
     const times: number[] = [];
     let failed = 0;
     for (let i = 0; i < n && monoMs() < deadline; i++) {
-      const ms = await trial(fault, timeoutMs);
+      const ms = await trial(label, fault, timeoutMs);
       if (ms === undefined) failed++;
       else times.push(ms);
       say(`${label} ${fault} #${i + 1}: ${ms === undefined ? 'no write within the bound' : `${ms} ms`}`);
@@ -79,8 +129,10 @@ async function series(label: string, n: number, timeoutMs: number): Promise<(str
   return rows;
 }
 
+const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
+
 async function main(): Promise<void> {
-  say(`bringing up lab ${name}`);
+  say(`bringing up lab ${name} (load average ${loadStart})`);
   await labUp({ name, core: 3, storage: 1, compute: 1, frontend: 0, progress: say });
   try {
     await leader();
@@ -100,6 +152,19 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`\nStorage failover: fault → first INSERT acknowledged through ${STORAGE_VIP}:5432 (ms)\n`);
     process.stdout.write(table(['timing', 'fault', 'n', 'failed', 'p50', 'p99', 'min', 'max'], rows));
+    process.stdout.write('(drain: longest gap between acknowledged INSERTs, probing every 100 ms)\n');
+    process.stdout.write('\nWhere the time went: ms after the fault (or duration where marked), from the agents\' logs\n');
+    const prow: (string | number)[][] = [];
+    for (const [key, m] of phaseTimes) {
+      const [series, fault] = key.split('\t');
+      const order = [...m.entries()].sort((a, b) => summarize(a[1]).p50 - summarize(b[1]).p50);
+      for (const [phase, v] of order) {
+        const s = summarize(v);
+        prow.push([series!, fault!, phase, s.n, s.p50, s.max]);
+      }
+    }
+    process.stdout.write(table(['timing', 'fault', 'phase', 'n', 'p50', 'max'], prow));
+    process.stdout.write(`\nload average at start ${loadStart}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   } finally {
     await destroyLab(name).catch((err: unknown) => say(`cleanup: ${String(err)}`));
   }

@@ -44,6 +44,14 @@ test('addVip adds once, announces with iputils arping, and is idempotent', async
   assert.ok(!f.calls.some((c) => c.startsWith('ip addr add')));
 });
 
+test('a slow iputils arping (it waits a second for replies after sending) does not hold up addVip', async () => {
+  const f = fakeIp({ arping: 'iputils' });
+  const slow: CommandRunner = (cmd, args, o) => (cmd === 'arping' && args[0] === '-U' ? new Promise((resolve) => setTimeout(() => resolve({ code: 0, signal: null, stdout: '', stderr: '' }), 1000)) : f.runner(cmd, args, o));
+  const t0 = Date.now();
+  assert.deepEqual(await addVip('eth0', '10.0.0.100/24', slow), { changed: true, arp: 'iputils-arping' });
+  assert.ok(Date.now() - t0 < 500, `addVip took ${Date.now() - t0} ms`);
+});
+
 test('without iputils arping the busybox applet is used and reported; with neither, the reason is reported', async () => {
   const f = fakeIp({ arping: 'missing' });
   assert.deepEqual(await addVip('eth0', '10.0.0.100/24', f.runner), { changed: true, arp: 'busybox-arping' });

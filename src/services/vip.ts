@@ -1,6 +1,10 @@
 import { run, type ExecResult } from '../lib/exec.js';
 import { badInput } from '../lib/errors.js';
 import { parseCidr } from '../lib/net.js';
+import { sleep } from '../lib/time.js';
+
+/** How long a gratuitous ARP is waited for: enough to see arping fail at once (no such device), no more. */
+const ARP_SENT_MS = 150;
 
 /** Runs a command; throws on a non-zero exit unless allowFailure. Injected in tests to check the commands built. */
 export type CommandRunner = (cmd: string, args: readonly string[], opts?: { allowFailure?: boolean; timeoutMs?: number }) => Promise<ExecResult>;
@@ -83,8 +87,12 @@ export async function gratuitousArp(iface: string, ip: string, runner: CommandRu
     return undefined;
   });
   if (version && /iputils/i.test(version.stdout + version.stderr)) {
-    const res = await runner('arping', ['-U', '-c', '1', '-I', iface, ip], { allowFailure: true });
-    if (res.code === 0) return { arp: 'iputils-arping' };
+    // iputils arping sends its one request at once, then waits a whole second for replies that an unsolicited
+    // ARP never gets: a takeover must not wait for that. Still running after a moment means it was sent.
+    const running = runner('arping', ['-U', '-c', '1', '-I', iface, ip], { allowFailure: true });
+    running.catch(() => undefined);
+    const res = await Promise.race([running, sleep(ARP_SENT_MS).then(() => undefined)]);
+    if (res === undefined || res.code === 0) return { arp: 'iputils-arping' };
     errors.push(`arping: ${res.stderr.trim()}`);
   }
   const bb = await runner('busybox', ['arping', '-U', '-c', '1', '-I', iface, ip], { allowFailure: true }).catch((err: unknown) => {

@@ -8,11 +8,16 @@ import { monoMs, sleep, waitFor } from '../lib/time.js';
 import { programArgv } from '../services/postgres.js';
 import { addVip, hasVip, removeVip, type AddVipResult } from '../services/vip.js';
 import type { Check } from '../state/schema.js';
+import type { VolumeSpec } from '../storage/driver.js';
 import { realProcessOps } from './procs.js';
+import { Timeline } from './timeline.js';
 import { serviceStopMs, teardown, type Held, type HeldVolume, type TeardownEnv } from './teardown.js';
 import { isUnavailable, type MountedVolume, type StorageLeaderDeps, type UnavailableService, type VipOps } from './types.js';
 
 const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => removeVip(i, c), has: (i, c) => hasVip(i, c) };
+
+/** How often lead() looks at its services' health flags while taking over (a read of in-memory state). */
+const HEALTH_POLL_MS = 10;
 
 interface Alarm {
   detail: string;
@@ -88,88 +93,113 @@ export class StorageLeaderRole implements LedRole {
 
   private async takeOver(holder: { node: string; token: number }, signal: AbortSignal): Promise<void> {
     const d = this.deps;
+    const tl = new Timeline(this.log, 'lead', holder.token);
     let step = 'start';
+    /** The step of the first volume pipeline that failed: the one the alarm names. */
+    let failedStep: string | undefined;
+    let failedError: unknown;
     const held: Held = { holder, volumes: [], services: [], vip: undefined };
-    const checkpoint = (): void => {
-      if (signal.aborted) throw new YcError('UNAVAILABLE', `leadership ended during ${step}: ${errorMessage(signal.reason)}`);
+    const checkpoint = (at: string): void => {
+      if (signal.aborted) throw new YcError('UNAVAILABLE', `leadership ended during ${at}: ${errorMessage(signal.reason)}`);
+      // Another volume failed: this term is over, so stop taking more.
+      if (failedStep !== undefined) throw new YcError('UNAVAILABLE', `given up at ${at}: ${failedStep} failed`);
     };
-    try {
-      if (this.leftover) {
-        step = 'releasing the previous term';
-        const clean = await this.release(this.leftover, 'before a new term');
-        if (!clean) throw new YcError('CONFLICT', 'the previous term\'s volumes are still held on this node');
-        this.leftover = undefined;
-      }
-      this.current = held;
-      this.unavailable = [];
-      const created = new Set<string>();
-      if (d.createVolumes ?? true) {
-        for (const spec of d.volumes) {
-          step = `ensure ${spec.name}`;
-          if ((await d.driver.ensure(spec)).created) created.add(spec.name);
-          checkpoint();
+    const started = new Map<Supervised, number>();
+    // One volume from ensure to its services started. Volumes are independent, so each runs its own pipeline
+    // at the same time as the others; the VIP waits for all of them.
+    const bringUp = async (spec: VolumeSpec): Promise<void> => {
+      const name = spec.name;
+      let at = `ensure ${name}`;
+      try {
+        let created = false;
+        if (d.createVolumes ?? true) {
+          created = (await tl.step(at, () => d.driver.ensure(spec))).created;
+          checkpoint(at);
         }
-      }
-      for (const spec of d.volumes) {
-        step = `lock ${spec.name}`;
+        at = `lock ${name}`;
         const v: HeldVolume = { spec, locked: false, mapping: 'none', device: undefined, mountPoint: undefined };
         held.volumes.push(v);
-        await d.driver.lock(spec.name, holder, { breakStale: true });
+        await tl.step(at, () => d.driver.lock(name, holder, { breakStale: true }));
         v.locked = true;
-        checkpoint();
-      }
-      for (const v of held.volumes) {
-        const name = v.spec.name;
-        step = `map ${name}`;
+        checkpoint(at);
+        at = `map ${name}`;
         v.mapping = 'attempted';
-        v.device = await d.driver.map(name, holder);
+        const device = await tl.step(at, () => d.driver.map(name, holder));
+        v.device = device;
         v.mapping = 'mapped';
-        checkpoint();
+        checkpoint(at);
         // Only a volume created in this term or one its driver knows to be blank is formatted: a device that
         // merely reads as blank for a moment after mapping must never be wiped.
-        if (created.has(name) || (await d.driver.status(name)).formatted === false) {
-          step = `format ${name}`;
-          const formatted = await d.driver.formatIfBlank(v.device, v.spec.fsType);
-          if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: v.spec.fsType });
-          checkpoint();
+        at = `format check ${name}`;
+        if (created || (await tl.step(at, () => d.driver.status(name))).formatted === false) {
+          at = `format ${name}`;
+          const formatted = await tl.step(at, () => d.driver.formatIfBlank(device, spec.fsType));
+          if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: spec.fsType });
+          checkpoint(at);
         }
-        step = `mount ${name}`;
+        at = `mount ${name}`;
         const mp = this.mountPoint(name);
         await mkdir(mp, { recursive: true });
         v.mountPoint = mp;
-        await d.driver.mount(v.device, mp);
-        checkpoint();
-      }
-      step = 'start services';
-      for (const v of held.volumes) {
-        const mounted: MountedVolume = { name: v.spec.name, device: v.device!, mountPoint: v.mountPoint!, holder };
-        for (const s of d.services[v.spec.name]?.(mounted) ?? []) {
+        await tl.step(at, () => d.driver.mount(device, mp));
+        checkpoint(at);
+        at = `start services on ${name}`;
+        const mounted: MountedVolume = { name, device, mountPoint: mp, holder };
+        for (const s of d.services[name]?.(mounted) ?? []) {
           if (isUnavailable(s)) {
             this.unavailable.push(s);
             continue;
           }
           const sup = new Supervised(this.bounded(s), this.log);
           held.services.push(sup);
+          started.set(sup, monoMs());
           sup.start();
         }
+      } catch (err) {
+        if (failedStep === undefined) {
+          failedStep = at;
+          failedError = err;
+        }
+        throw err;
+      }
+    };
+    try {
+      if (this.leftover) {
+        step = 'releasing the previous term';
+        const leftover = this.leftover;
+        const clean = await tl.step(step, () => this.release(leftover, 'before a new term'));
+        if (!clean) throw new YcError('CONFLICT', 'the previous term\'s volumes are still held on this node');
+        this.leftover = undefined;
+      }
+      this.current = held;
+      this.unavailable = [];
+      step = 'bring up volumes';
+      const results = await Promise.allSettled(d.volumes.map((spec) => bringUp(spec)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        step = failedStep ?? step;
+        throw failedStep === undefined ? failed.reason : failedError;
       }
       step = 'wait for healthy services';
-      await this.waitHealthy(held, signal);
+      await tl.step(step, () => this.waitHealthy(held, started, tl, signal));
       if (d.vip) {
-        step = `claim VIP ${d.vip.cidr}`;
-        held.vip = d.vip;
-        const arp = await this.vipOps.add(d.vip.iface, d.vip.cidr);
-        this.log.info('storage VIP claimed', { ...d.vip, changed: arp.changed, arp: arp.arp, arpError: arp.arpError });
-        checkpoint();
+        const vip = d.vip;
+        step = `claim VIP ${vip.cidr}`;
+        held.vip = vip;
+        const arp = await tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
+        this.log.info('storage VIP claimed', { ...vip, changed: arp.changed, arp: arp.arp, arpError: arp.arpError });
+        checkpoint(step);
         this.leading = { token: holder.token, since: new Date().toISOString(), arp };
       } else {
         this.leading = { token: holder.token, since: new Date().toISOString(), arp: undefined };
       }
       this.alarms.delete('storage-leader');
+      tl.finish('ready');
       this.log.info('storage leader ready', { token: holder.token, volumes: d.volumes.map((v) => v.name) });
     } catch (err) {
       this.leading = undefined;
       const msg = `lead failed at ${step}: ${errorMessage(err)}`;
+      tl.finish(msg);
       // Losing leadership half-way through taking over is an ordinary step-down, not a fault to alarm on.
       if (signal.aborted) this.log.info('takeover interrupted: leadership ended', { step });
       else this.alarm('storage-leader', msg);
@@ -185,10 +215,19 @@ export class StorageLeaderRole implements LedRole {
     return { ...spec, stopTimeoutMs: Math.min(spec.stopTimeoutMs ?? 10_000, serviceStopMs(this.budgetMs)) };
   }
 
-  private async waitHealthy(held: Held, signal: AbortSignal): Promise<void> {
+  /** Waits for every service; each one's time from start to its first healthy check is logged as a step. */
+  private async waitHealthy(held: Held, started: Map<Supervised, number>, tl: Timeline, signal: AbortSignal): Promise<void> {
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
+    const pending = new Set(held.services);
     try {
-      await waitFor('services to be healthy', () => (held.services.every((s) => s.status().healthy) ? true : undefined), { timeoutMs, intervalMs: 50, signal });
+      await waitFor('services to be healthy', () => {
+        for (const s of pending) {
+          if (!s.status().healthy) continue;
+          pending.delete(s);
+          tl.record(`start→healthy ${s.spec.name}`, started.get(s) ?? monoMs());
+        }
+        return pending.size === 0 ? true : undefined;
+      }, { timeoutMs, intervalMs: HEALTH_POLL_MS, signal });
     } catch (err) {
       if (signal.aborted) throw err;
       const sick = held.services.map((s) => s.status()).filter((s) => !s.healthy).map((s) => `${s.name} (${s.state}${s.lastError ? `: ${s.lastError}` : ''})`);
@@ -205,13 +244,15 @@ export class StorageLeaderRole implements LedRole {
     const held = this.current;
     this.current = undefined;
     if (held) {
-      const env = { ...this.env(), budgetMs: Math.max(1, this.budgetMs - (monoMs() - t0)) };
+      const timeline = new Timeline(this.log, 'stepDown', held.holder.token);
+      const env = { ...this.env(), budgetMs: Math.max(1, this.budgetMs - (monoMs() - t0)), timeline };
       const run = this.releasing.then(() => teardown(held, env, reason));
       this.releasing = run.catch(() => undefined);
       const clean = await run.catch((err: unknown) => {
         this.alarm('storage-teardown', `teardown failed: ${errorMessage(err)}`);
         return false;
       });
+      timeline.finish(clean ? `released: ${reason}` : `left behind: ${reason}`);
       if (!clean) this.leftover = held;
     }
     this.unavailable = [];

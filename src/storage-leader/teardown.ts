@@ -3,6 +3,7 @@ import type { Logger } from '../lib/log.js';
 import type { Supervised } from '../lib/supervisor.js';
 import { monoMs, sleep } from '../lib/time.js';
 import type { LockHolder, VolumeDriver, VolumeSpec } from '../storage/driver.js';
+import type { Timeline } from './timeline.js';
 import type { ProcessOps, VipOps } from './types.js';
 
 export interface HeldVolume {
@@ -31,6 +32,8 @@ export interface TeardownEnv {
   budgetMs: number;
   /** Called for anything left behind (the detail names it). */
   alarm(name: string, detail: string): void;
+  /** Times each step (the stepDown's timeline); untimed when absent. */
+  timeline?: Timeline;
 }
 
 /** Splits the stepDown budget: how long services may take to stop gracefully before SIGKILL. */
@@ -63,10 +66,12 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
   const log = env.logger;
   let clean = true;
 
+  const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => (env.timeline ? env.timeline.step(name, fn) : fn());
+
   if (held.vip) {
     const { iface, cidr } = held.vip;
     try {
-      await withTimeout(env.vipOps.remove(iface, cidr), Math.min(left(), Math.max(200, env.budgetMs * 0.15)), 'removing the VIP');
+      await step('remove VIP', () => withTimeout(env.vipOps.remove(iface, cidr), Math.min(left(), Math.max(200, env.budgetMs * 0.15)), 'removing the VIP'));
       held.vip = undefined;
     } catch (err) {
       clean = false;
@@ -76,7 +81,7 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
 
   if (held.services.length > 0) {
     const services = held.services;
-    const stopAll = Promise.all(services.map((s) => s.stop()));
+    const stopAll = Promise.all(services.map((s) => step(`stop ${s.spec.name}`, () => s.stop())));
     try {
       await withTimeout(stopAll, Math.min(left(env.budgetMs * 0.3), serviceStopMs(env.budgetMs) + env.budgetMs * 0.1), 'stopping services');
       held.services = [];
@@ -87,44 +92,46 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
     }
   }
 
-  for (const v of [...held.volumes].reverse()) {
+  // Volumes are independent: each is unmounted, unmapped and unlocked on its own, all at once.
+  const releaseVolume = async (v: HeldVolume): Promise<boolean> => {
     const name = v.spec.name;
     if (v.mountPoint !== undefined) {
       const mp = v.mountPoint;
-      let mounted = await env.processOps.isMounted(mp).catch(() => true);
-      for (let attempt = 0; mounted && attempt < 4 && left(env.budgetMs * 0.1) > 20; attempt++) {
-        if (attempt > 0) await sleep(Math.min(100, left(env.budgetMs * 0.1)));
-        try {
-          await env.driver.unmount(mp, { timeoutMs: Math.min(left(env.budgetMs * 0.1), 800) });
-        } catch (err) {
-          log.warn('unmount failed; retrying', { volume: name, attempt, error: errorMessage(err) });
+      const mounted = await step(`unmount ${name}`, async () => {
+        let still = await env.processOps.isMounted(mp).catch(() => true);
+        for (let attempt = 0; still && attempt < 4 && left(env.budgetMs * 0.1) > 20; attempt++) {
+          if (attempt > 0) await sleep(Math.min(100, left(env.budgetMs * 0.1)));
+          try {
+            await env.driver.unmount(mp, { timeoutMs: Math.min(left(env.budgetMs * 0.1), 800) });
+          } catch (err) {
+            log.warn('unmount failed; retrying', { volume: name, attempt, error: errorMessage(err) });
+          }
+          still = await env.processOps.isMounted(mp).catch(() => true);
         }
-        mounted = await env.processOps.isMounted(mp).catch(() => true);
-      }
+        return still;
+      });
       if (mounted) {
-        clean = false;
         env.alarm('storage-teardown', `volume ${name} is still mounted at ${mp}; its lock is left for the next leader to break with fencing`);
-        continue;
+        return false;
       }
       v.mountPoint = undefined;
     }
     if (v.mapping !== 'none') {
       try {
-        await withTimeout(env.driver.unmap(name), left(env.budgetMs * 0.05), `unmapping ${name}`);
+        await step(`unmap ${name}`, () => withTimeout(env.driver.unmap(name), left(env.budgetMs * 0.05), `unmapping ${name}`));
         v.mapping = 'none';
         v.device = undefined;
       } catch (err) {
         if (v.mapping === 'mapped') {
-          clean = false;
           env.alarm('storage-teardown', `volume ${name} could not be unmapped: ${errorMessage(err)}; its lock is left for the next leader`);
-          continue;
+          return false;
         }
         v.mapping = 'none';
       }
     }
     if (v.locked) {
       try {
-        await withTimeout(env.driver.unlock(name, held.holder), left(), `unlocking ${name}`);
+        await step(`unlock ${name}`, () => withTimeout(env.driver.unlock(name, held.holder), left(), `unlocking ${name}`));
       } catch (err) {
         // Not a danger: nothing of ours uses the volume any more; the next leader breaks the stale lock.
         log.warn('unlock failed', { volume: name, error: errorMessage(err) });
@@ -132,7 +139,10 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
       v.locked = false;
     }
     held.volumes.splice(held.volumes.indexOf(v), 1);
-  }
+    return true;
+  };
+  const released = await Promise.all([...held.volumes].reverse().map((v) => releaseVolume(v)));
+  if (released.includes(false)) clean = false;
   log.info('storage released', { reason, clean, ms: monoMs() - t0 });
   return clean;
 }

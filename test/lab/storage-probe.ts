@@ -91,15 +91,81 @@ export class Writer {
   }
 }
 
-/** Time (monoMs) of the first successful INSERT through the VIP after t0, polling as fast as psql allows. */
-export async function firstInsertAfter(lab: string, table: string, id: number, timeoutMs: number): Promise<number | undefined> {
-  const end = monoMs() + timeoutMs;
-  while (monoMs() < end) {
-    const r = await psql(lab, `INSERT INTO ${table}(id) VALUES (${id})`, { timeoutS: 1 });
-    if (r.ok) return monoMs();
-    await sleep(20);
+/** One INSERT through the VIP as the probes make it: start and end (monoMs) and whether it was acknowledged. */
+export interface Attempt {
+  start: number;
+  end: number;
+  ok: boolean;
+}
+
+/**
+ * INSERTs through the VIP started every `intervalMs`, each on its own connection, overlapping (at most
+ * `maxInFlight` at once): a connection attempt made while nobody holds the VIP hangs until libpq's timeout
+ * (at least 2 s) or the next SYN retry (1 s), so waiting for it before trying again would add the probe's
+ * own latency to the figure. Ids are id, id+1, ...; a duplicate-key failure only means an earlier one won.
+ */
+export class InsertProbe {
+  readonly attempts: Attempt[] = [];
+  private stopped = false;
+  private next: number;
+  private inFlight = new Set<Promise<void>>();
+  private readonly done: Promise<void>;
+  constructor(private readonly lab: string, private readonly table: string, startId: number, private readonly o: { intervalMs?: number; maxInFlight?: number; boundMs?: number } = {}) {
+    this.next = startId;
+    this.done = this.loop();
   }
-  return undefined;
+  private async loop(): Promise<void> {
+    const end = monoMs() + (this.o.boundMs ?? 600_000);
+    const max = this.o.maxInFlight ?? 12;
+    while (!this.stopped && monoMs() < end) {
+      if (this.inFlight.size < max) {
+        const id = this.next++;
+        const start = monoMs();
+        const p = psql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 2 }).then((r) => {
+          this.attempts.push({ start, end: monoMs(), ok: r.ok });
+        }, () => {
+          this.attempts.push({ start, end: monoMs(), ok: false });
+        }).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      }
+      await sleep(this.o.intervalMs ?? 100);
+    }
+  }
+  /** End time of the first acknowledged INSERT that started at or after t0 (monoMs). */
+  firstOkAfter(t0: number): number | undefined {
+    const ends = this.attempts.filter((a) => a.ok && a.start >= t0).map((a) => a.end);
+    return ends.length ? Math.min(...ends) : undefined;
+  }
+  /** Longest time between two consecutive acknowledged INSERTs (by end time) that ended within [from, to]. */
+  longestGap(from: number, to: number): number {
+    const ends = this.attempts.filter((a) => a.ok && a.end >= from && a.end <= to).map((a) => a.end).sort((a, b) => a - b);
+    let gap = 0;
+    for (let i = 1; i < ends.length; i++) gap = Math.max(gap, ends[i]! - ends[i - 1]!);
+    return gap;
+  }
+  /** Stops starting attempts and waits for those in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+    await Promise.all([...this.inFlight]);
+  }
+}
+
+/** Time (monoMs) of the first successful INSERT through the VIP after now, probing with overlapping attempts every 100 ms. */
+export async function firstInsertAfter(lab: string, table: string, id: number, timeoutMs: number): Promise<number | undefined> {
+  const t0 = monoMs();
+  // Ids far apart per call: overlapping attempts of one call must not collide with the next call's.
+  const probe = new InsertProbe(lab, table, id * 1000, { boundMs: timeoutMs });
+  try {
+    while (monoMs() - t0 < timeoutMs) {
+      const t = probe.firstOkAfter(t0);
+      if (t !== undefined) return t;
+      await sleep(20);
+    }
+    return probe.firstOkAfter(t0);
+  } finally {
+    await probe.stop();
+  }
 }
 
 export async function agentPid(lab: string, node: string): Promise<number | undefined> {
