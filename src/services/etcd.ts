@@ -35,6 +35,9 @@ export function etcdArgs(o: EtcdServiceOptions): string[] {
     '--initial-cluster-state', 'new',
     '--heartbeat-interval', String(o.heartbeatMs ?? 100),
     '--election-timeout', String(o.electionMs ?? 1000),
+    // A member cut off by a partition keeps starting elections; without pre-vote its higher term forces the
+    // healthy leader to step down when the link comes back, and every lease keepalive stalls meanwhile.
+    '--pre-vote',
     // Lets clients' gRPC keepalive pings (every 2 s) through without the server closing the connection.
     '--grpc-keepalive-min-time', '1s',
     '--log-level', 'warn',

@@ -31,6 +31,9 @@ export interface ElectionOptions {
   logger: Logger;
 }
 
+/** A follower's look at the leader key when no watch event came (a get: cheap for etcd). */
+const FOLLOWER_RECHECK_MS = 500;
+
 /**
  * One election over a single etcd key held by a lease. The leader keeps its own deadline
  * (send time of the last acknowledged keepalive + TTL − margin) and fences itself when it
@@ -127,8 +130,9 @@ export class Election {
       } catch (err) {
         this.o.logger.debug('campaign attempt failed', { election: this.o.election, error: errorMessage(err) });
       }
-      // A follower re-checks when the watch reports the key gone, or after a TTL in case the watch is stale.
-      await this.waitForWake(this.ttlMs);
+      // A follower re-checks when the watch reports the key gone, and every FOLLOWER_RECHECK_MS in case the
+      // watch is stale (its stream may sit on a member that just died with the leader's node).
+      await this.waitForWake(Math.min(this.ttlMs, FOLLOWER_RECHECK_MS));
     }
   }
 
@@ -158,7 +162,10 @@ export class Election {
           /* validated on read elsewhere */
         }
       });
-      this.watcher.on('delete', () => {
+      this.watcher.on('delete', (kv) => {
+        // The watch may deliver the previous key's deletion after our get found it gone and our put won: a
+        // deletion older than our own key is not about it.
+        if (this.leading && Number(kv.mod_revision) < this.token) return;
         this.currentLeader = undefined;
         this.cb.onNewLeader?.(undefined);
         if (this.leading) void this.fence('leader key deleted');
