@@ -93,9 +93,10 @@ export async function adminSocketPath(conf: string, d: Pick<CephDaemon, 'type' |
   return path;
 }
 
-/** A data dir that is missing or empty was never made: starting the daemon would only loop on errors. */
+/** A data dir that is missing (or, for a mon or OSD, empty) was never made: starting would only loop on errors. */
 function requireMade(d: CephDaemon): void {
-  if (!existsSync(d.dataDir) || readdirSync(d.dataDir).length === 0) {
+  // A mgr keeps nothing there when its key lives in the conf's keyring.
+  if (!existsSync(d.dataDir) || (d.type !== 'mgr' && readdirSync(d.dataDir).length === 0)) {
     throw new YcError('BAD_INPUT', `${daemonName(d)}: data dir ${d.dataDir} is missing or empty (not made with --mkfs)`);
   }
 }

@@ -11,7 +11,9 @@ import { formatStatus } from './status.js';
 
 const LAB_USAGE = `ycluster lab — a whole cluster in network namespaces on this machine (root)
 
-  lab up [--name N] [--core 3] [--storage 1] [--compute 1] [--frontend 0]
+  lab up [--name N] [--core 3] [--storage 1] [--compute 1] [--frontend 0] [--ceph]
+                                   --ceph: real Ceph (mon+mgr on s1, one OSD per storage node)
+                                   and the rbd volume driver instead of loop files
   lab status NAME [--json]         cluster status through the lab's API forward
   lab exec NAME NODE -- CMD...     run a command on a node (ycluster there talks to the lab's etcd)
   lab kill NAME NODE               crash: kill -9 everything on the node and take its link down
@@ -37,6 +39,7 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       frontend: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
+      ceph: { type: 'boolean', default: false },
     },
   });
   const [sub, name, node] = positionals;
@@ -64,6 +67,7 @@ export async function labCommand(argv: string[], io: Io, env: NodeJS.ProcessEnv)
         storage: count('storage', values.storage, 0, 10),
         compute: count('compute', values.compute, 0, 10),
         frontend: count('frontend', values.frontend, 0, 5),
+        ceph: values.ceph,
         progress: (l) => io.err(l + '\n'),
       });
       io.out(formatStatus(res.status));

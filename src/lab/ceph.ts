@@ -32,6 +32,8 @@ export interface CephConfigInput {
   poolSize: number;
   /** Where daemons bind, e.g. the lab subnet; 127.0.0.0/8 for a test on loopback. */
   publicNetwork: string;
+  /** Size of each bluestore OSD's sparse block file (default 4 GiB; only what is written takes disk). */
+  bluestoreBlockBytes?: number;
 }
 
 /** A cephx secret: le16 type (1 = AES), le32 seconds, le32 nanoseconds, le16 length, 16 random bytes. */
@@ -75,11 +77,26 @@ mon_data_avail_crit = 1
 osd_max_object_name_len = 256
 osd_max_object_namespace_len = 64
 auth_allow_insecure_global_id_reclaim = false
+# A crashed OSD must be marked down in seconds, not 20+ s: until then I/O to its PGs waits. One reporter is
+# enough in a lab of one or two OSDs; the grace is not stretched by laggy history.
+osd_heartbeat_interval = 1
+osd_heartbeat_grace = 6
+mon_osd_min_down_reporters = 1
+mon_osd_reporter_subtree_level = osd
+mon_osd_adjust_heartbeat_grace = false
+# Bluestore on a sparse file under osd_data: survives kill -9 (memstore keeps data only in RAM), small cache.
+bluestore_block_create = true
+bluestore_block_size = ${c.bluestoreBlockBytes ?? 4294967296}
+bluestore_cache_autotune = false
+bluestore_cache_size = 67108864
+osd_memory_target = 939524096
 
 [osd]
 keyring = $osd_data/keyring
 
 [client]
+# Every client here is client.admin: one shared admin socket path would only collide.
+admin_socket =
 # No client cache: a blocklisted client must see I/O errors at once, not keep serving from memory.
 rbd_cache = false
 # Layering only: librbd's exclusive-lock feature refuses to work while our manual (advisory) lock is held.
@@ -149,6 +166,18 @@ export async function osdCommands(lab: CephLab, id: number): Promise<{ setup: Cm
     ],
     run: [{ command: 'ceph-osd', args: [...c, '-f', '-i', String(id)] }],
   };
+}
+
+/**
+ * A replicated pool tagged for RBD, made with only the mon up (nothing is written to it): the lab creates it
+ * before any OSD runs. Its size and min_size come from ceph.conf (osd_pool_default_size = poolSize, min 1).
+ */
+export function poolCreateCommands(lab: CephLab, pool: string, pgs = 8): Cmd[] {
+  const c = ['-c', lab.conf, '--id', 'admin'];
+  return [
+    { command: 'ceph', args: [...c, 'osd', 'pool', 'create', pool, String(pgs), String(pgs)] },
+    { command: 'ceph', args: [...c, 'osd', 'pool', 'application', 'enable', pool, 'rbd'] },
+  ];
 }
 
 /** A replicated pool initialised for RBD, created once the OSDs are up. */

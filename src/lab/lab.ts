@@ -6,6 +6,7 @@ import { YcError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import type { AgentConfig } from '../agent/config.js';
 import type { ClusterStatus } from '../inventory/cluster-status.js';
+import { cephSectionFor, setupLabCeph, type LabCeph } from './ceph-setup.js';
 import { startForward } from './forward.js';
 import { healNode } from './faults.js';
 import { isSameAlive, signalRef, waitGone } from './proc.js';
@@ -53,21 +54,30 @@ export const labPostgresPasswordFile = (name: string): string => join(labDir(nam
  */
 export const labStorageRunDir = (name: string, node: string): string => join('/run/ycluster-storage', name, node);
 
-function labStorageConfig(name: string, node: string): NonNullable<AgentConfig['storage']> {
-  mkdirSync(labVolumesDir(name), { recursive: true, mode: 0o700 });
+function labStorageConfig(name: string, node: string, ceph: LabCeph | undefined): NonNullable<AgentConfig['storage']> {
   const pw = labPostgresPasswordFile(name);
   if (!existsSync(pw)) writeFileSync(pw, randomBytes(12).toString('hex') + '\n', { mode: 0o600 });
   const run = labStorageRunDir(name, node);
   mkdirSync(run, { recursive: true, mode: 0o755 });
   recordFile(name, join('/run/ycluster-storage', name));
-  return { driver: 'loop', volumesDir: labVolumesDir(name), mountRoot: join(run, 'mnt'), runDir: join(run, 'run'), postgresPasswordFile: pw, volumeSizeMiB: 512, startTimeoutMs: 15_000 };
+  const common = { mountRoot: join(run, 'mnt'), runDir: join(run, 'run'), postgresPasswordFile: pw, volumeSizeMiB: 512, startTimeoutMs: 15_000 };
+  if (ceph) {
+    // rbd-fuse mounts and mapping records stay under the lab's root-only dir, so lab down finds their loop devices.
+    return { driver: 'rbd', pool: ceph.pool, cephConf: ceph.lab.conf, keyring: ceph.lab.keyring, clientId: 'admin', mapDir: labRbdMapDir(name, node), ...common };
+  }
+  mkdirSync(labVolumesDir(name), { recursive: true, mode: 0o700 });
+  return { driver: 'loop', volumesDir: labVolumesDir(name), ...common };
 }
 
+/** Where a node's rbd-fuse mappings live (root-only, under the lab's state dir). */
+export const labRbdMapDir = (name: string, node: string): string => join(nodeDir(name, node), 'rbd');
+
 /** Writes the agent's config as the installer would: MAC, the name and address it was given, etcd endpoints. */
-function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
+function writeAgentConfig(name: string, plan: LabNode[], n: LabNode, ceph: LabCeph | undefined): string {
   const dir = nodeDir(name, n.node);
   mkdirSync(dir, { recursive: true });
   const members = etcdMembers(plan);
+  const cephSection = ceph ? cephSectionFor(ceph, n.node, join(dir, 'data')) : undefined;
   const config: AgentConfig = {
     mac: n.mac,
     reportedType: n.type,
@@ -79,7 +89,8 @@ function writeAgentConfig(name: string, plan: LabNode[], n: LabNode): string {
     apiBind: '0.0.0.0',
     interface: 'eth0',
     heartbeatTtlSeconds: 10,
-    ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, n.node) } : {}),
+    ...(n.type === 'core' || n.type === 'storage' ? { storage: labStorageConfig(name, n.node, ceph) } : {}),
+    ...(cephSection ? { ceph: cephSection } : {}),
     ...(n.type === 'core'
       ? { etcdMember: { self: members.find((m) => m.name === n.node)!, members, clusterToken: `lab-${name}`, heartbeatMs: 100, electionMs: 500 } }
       : {}),
@@ -115,6 +126,8 @@ export function startAgent(name: string, node: string): void {
 export interface UpOptions extends LabSize {
   name?: string;
   timeoutMs?: number;
+  /** Real Ceph (mon+mgr on s1, an OSD per storage node) and the rbd volume driver instead of loop files. */
+  ceph?: boolean;
   progress: (line: string) => void;
 }
 
@@ -127,10 +140,10 @@ export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: numb
   try {
     say(`creating lab ${name}: ${plan.map((p) => `${p.node}(${p.type})`).join(' ')}`);
     await createLabNetwork(name, { cidrPrefix: 24, adminIp: ADMIN_IP });
-    for (const n of plan) {
-      await addNode(name, n.node, n.ip, 24, n.mac);
-      writeAgentConfig(name, plan, n);
-    }
+    for (const n of plan) await addNode(name, n.node, n.ip, 24, n.mac);
+    const ceph = o.ceph ? await setupLabCeph(name, plan, say) : undefined;
+    if (ceph) say(`ceph made: mon.a and mgr.x on ${ceph.placement.monNode}; ${ceph.placement.osds.map((x) => `osd.${x.id} on ${x.node}`).join(', ')}`);
+    for (const n of plan) writeAgentConfig(name, plan, n, ceph);
     say('network ready; starting agents (core agents start the etcd members)');
     for (const n of plan) startAgent(name, n.node);
     const cores = plan.filter((p) => p.type === 'core').map((p) => p.ip);
@@ -141,7 +154,7 @@ export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: numb
     setMeta(name, 'apiPort', fwd.hostPort);
     setMeta(name, 'coreApiPorts', perCore);
     say(`API forwarded to http://127.0.0.1:${fwd.hostPort}`);
-    const status = await waitHealthy(fwd.hostPort, plan.length, o.timeoutMs ?? 120_000, say);
+    const status = await waitHealthy(fwd.hostPort, plan.length, o.timeoutMs ?? (o.ceph ? 240_000 : 120_000), say);
     say('all nodes healthy');
     return { name, apiPort: fwd.hostPort, status };
   } catch (err) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdEndpoints, planLab } from './plan.js';
+import { etcdEndpoints, planCeph, planLab } from './plan.js';
 
 test('the lab plan names and addresses nodes as the allocator would', () => {
   const plan = planLab({ core: 3, storage: 2, compute: 1, frontend: 1 });
@@ -10,4 +10,13 @@ test('the lab plan names and addresses nodes as the allocator would', () => {
   ]);
   assert.equal(new Set(plan.map((n) => n.mac)).size, plan.length, 'MACs are unique');
   assert.deepEqual(etcdEndpoints(plan), ['10.0.0.11:2379', '10.0.0.12:2379', '10.0.0.13:2379']);
+});
+
+test('Ceph placement: mon and mgr on the first core node, one OSD per storage node, pool size = OSDs', () => {
+  const two = planCeph(planLab({ core: 3, storage: 2, compute: 1, frontend: 0 }));
+  assert.deepEqual(two, { monNode: 's1', monIp: '10.0.0.11', osds: [{ node: 's4', id: 0 }, { node: 's5', id: 1 }], poolSize: 2 });
+  const none = planCeph(planLab({ core: 3, storage: 0, compute: 0, frontend: 0 }));
+  assert.deepEqual(none.osds, [{ node: 's1', id: 0 }], 'without storage nodes the mon node carries the one OSD');
+  assert.equal(none.poolSize, 1);
+  assert.throws(() => planCeph(planLab({ core: 0, storage: 1, compute: 0, frontend: 0 })), /needs a core node/);
 });

@@ -41,3 +41,24 @@ export const etcdEndpoints = (plan: readonly LabNode[]): string[] => plan.filter
 export function etcdMembers(plan: readonly LabNode[]): { name: string; ip: string; clientPort: number; peerPort: number }[] {
   return plan.filter((n) => n.type === 'core').map((n) => ({ name: n.node, ip: n.ip, clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT }));
 }
+
+export const LAB_SUBNET = '10.0.0.0/24';
+
+export interface CephPlacement {
+  /** Runs mon "a" and mgr "x": the first core node. */
+  monNode: string;
+  monIp: string;
+  /** One OSD per storage node (ids from 0); with no storage node, one on the mon's node. */
+  osds: { node: string; id: number }[];
+  /** Replicas of the rbd pool: one per OSD. */
+  poolSize: number;
+}
+
+export function planCeph(plan: readonly LabNode[]): CephPlacement {
+  const mon = plan.find((n) => n.type === 'core');
+  if (!mon) throw new Error('a Ceph lab needs a core node for the mon');
+  const storage = plan.filter((n) => n.type === 'storage');
+  const osdNodes = storage.length > 0 ? storage : [mon];
+  const osds = osdNodes.map((n, id) => ({ node: n.node, id }));
+  return { monNode: mon.node, monIp: mon.ip, osds, poolSize: Math.max(1, osds.length) };
+}

@@ -280,6 +280,42 @@ async function loopDevices(): Promise<LoopRecord[]> {
   return out;
 }
 
+/**
+ * Loop devices the lab's agents attached on rbd-fuse files (records DIR/nodes/NODE/rbd/VOLUME.map.json written
+ * by src/storage/rbd-fuse.ts). Once the agent's mount namespace is gone, the kernel names such a backing file
+ * only relative to its detached FUSE mount ("/VOLUME"), so it no longer looks like a path under the lab dir.
+ */
+function rbdFuseLoops(dir: string): { device: string; backingFiles: string[] }[] {
+  const out: { device: string; backingFiles: string[] }[] = [];
+  const nodes = join(dir, 'nodes');
+  let names: string[];
+  try {
+    names = readdirSync(nodes);
+  } catch {
+    return out;
+  }
+  for (const node of names) {
+    let files: string[];
+    try {
+      files = readdirSync(join(nodes, node, 'rbd')).filter((f) => f.endsWith('.map.json'));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const volume = f.slice(0, -'.map.json'.length);
+      try {
+        const m = JSON.parse(readFileSync(join(nodes, node, 'rbd', f), 'utf8')) as { device?: unknown; fuseDir?: unknown };
+        if (typeof m.device === 'string' && /^\/dev\/loop\d+$/.test(m.device) && typeof m.fuseDir === 'string') {
+          out.push({ device: m.device, backingFiles: [join(m.fuseDir, volume), `/${volume}`] });
+        }
+      } catch {
+        /* a torn record: nothing to go by */
+      }
+    }
+  }
+  return out;
+}
+
 export interface DestroyReport {
   killed: number;
   namespaces: string[];
@@ -339,9 +375,10 @@ export async function destroyLab(name: string, opts: { root?: string; timeoutMs?
   const mountTargets = () => [...(reg?.mounts ?? []), ...mountPoints().filter((m) => isUnder(m, dir))];
   const unmounted = await unmountAll(mountTargets());
   const detached: string[] = [];
+  const mapped = rbdFuseLoops(dir);
   for (const loop of await loopDevices()) {
     const recorded = reg?.loops.some((l) => l.device === loop.device && l.backingFile === loop.backingFile) ?? false;
-    if (!recorded && !isUnder(loop.backingFile, dir)) continue;
+    if (!recorded && !isUnder(loop.backingFile, dir) && !mapped.some((m) => m.device === loop.device && m.backingFiles.includes(loop.backingFile))) continue;
     const r = await run('losetup', ['-d', loop.device], { timeoutMs: 10_000, allowFailure: true });
     if (r.code === 0) detached.push(loop.device);
   }

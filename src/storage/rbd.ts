@@ -173,6 +173,12 @@ export class RbdDriver implements VolumeDriver {
   private async fence(name: string, locks: RbdLock[]): Promise<void> {
     const st = await this.cli.rbdJson<{ watchers?: { address: string }[] }>(['status', this.image(name)]);
     for (const w of st.watchers ?? []) await this.cli.ceph(['osd', 'blocklist', 'add', w.address, '3600']);
-    for (const l of locks) await this.cli.rbd(['lock', 'rm', this.image(name), l.id, l.locker]);
+    for (const l of locks) {
+      const res = await this.cli.rbd(['lock', 'rm', this.image(name), l.id, l.locker], { allowFailure: true });
+      // Gone already: the old holder released it while we fenced (its client is blocklisted all the same).
+      if (res.code !== 0 && !/\(2\) No such file or directory/.test(res.stderr)) {
+        throw new YcError('UNAVAILABLE', `rbd lock rm ${this.image(name)} ${l.id}: ${res.stderr.trim()}`, { retryable: true });
+      }
+    }
   }
 }
