@@ -103,6 +103,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       ended = true;
       count(`transfers.${outcome}`);
       if (outcome === 'failed') log.info('TFTP transfer failed', { file: filename, client: client.address, reason });
+      else log.info('TFTP transfer completed', { file: filename, client: client.address });
       finish();
     };
 

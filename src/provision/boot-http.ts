@@ -9,6 +9,8 @@ export function startBootHttp(lookup: BootLookup, port: number, host: string, lo
     const url = new URL(req.url ?? '/', 'http://x');
     handleBootRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams }, lookup)
       .then((r) => {
+        // One line per request: which machine asked for what is the operator's first question when a boot stalls.
+        logger.info('boot request', { path: url.pathname, mac: url.searchParams.get('mac') ?? undefined, status: r.status, client: req.socket.remoteAddress });
         res.writeHead(r.status, { 'content-type': r.contentType, 'cache-control': 'no-store' });
         res.end(r.body);
       })

@@ -1,0 +1,84 @@
+// A QEMU VM that network-boots on a lab's switch: SeaBIOS with QEMU's iPXE option ROM (Debian ipxe-qemu),
+// TCG (KVM crashes inside iPXE here), no disk, serial console to a file. Its tap lives in a namespace of its
+// own ("NAME-<node>"), bridged there to that namespace's cable into the lab switch: the host namespace never
+// sees the tap or any of the VM's traffic.
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAlive, run } from '../../src/lib/exec.js';
+import { sleep } from '../../src/lib/time.js';
+import { addNode, NODE_IFACE, nsName, spawnInNode } from '../../src/lab/netns.js';
+
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+/** The e1000's option ROM QEMU loads (its firmware path includes /usr/lib/ipxe/qemu on Debian). */
+export const PXE_ROM = '/usr/lib/ipxe/qemu/pxe-e1000.rom';
+
+/** Why a firmware test cannot run here, or undefined when it can. */
+export function qemuMissing(): string | undefined {
+  if (!existsSync(QEMU)) return `${QEMU} is not installed (Debian qemu-system-x86)`;
+  if (!existsSync(PXE_ROM)) return `${PXE_ROM} is not installed (Debian ipxe-qemu)`;
+  return undefined;
+}
+
+export interface PxeVm {
+  node: string;
+  mac: string;
+  pid: number;
+  /** The serial console so far, with terminal escapes and backspaces removed. */
+  serial(): string;
+  /** Waits until the serial console matches; fails with the console's tail. */
+  waitSerial(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** SIGKILL by PID; waits (bounded) for the exit. Idempotent. */
+  kill(): Promise<void>;
+}
+
+// eslint-disable-next-line no-control-regex -- terminal escapes and backspaces are exactly what this strips
+const ESCAPES = /\x1b(\[[0-9;?]*[A-Za-z]|c)|[\x08\r]/g;
+
+/**
+ * Adds lab node `node` (unaddressed), bridges its cable with a tap there and starts the VM on the tap. The
+ * VM's PID is recorded in the lab's registry, so `lab down` kills it too if the test's own cleanup cannot.
+ */
+export async function startPxeVm(name: string, node: string, mac: string, serialFile: string): Promise<PxeVm> {
+  await addNode(name, node, null, 24);
+  const ns = nsName(name, node);
+  const ip = (...args: string[]): Promise<unknown> => run('ip', ['-n', ns, ...args], { timeoutMs: 10_000 });
+  await ip('link', 'add', 'br0', 'type', 'bridge');
+  await ip('tuntap', 'add', 'dev', 'tap0', 'mode', 'tap');
+  await ip('link', 'set', NODE_IFACE, 'master', 'br0');
+  await ip('link', 'set', 'tap0', 'master', 'br0');
+  for (const dev of ['br0', 'tap0']) await ip('link', 'set', dev, 'up');
+  const args = [
+    '-accel', 'tcg', '-m', '256', '-nographic', '-nodefaults', '-serial', 'stdio', '-monitor', 'none',
+    '-boot', 'n', '-no-reboot',
+    '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
+    '-device', `e1000,netdev=n0,mac=${mac}`,
+  ];
+  const child: ChildProcess = spawnInNode(name, node, QEMU, args, { logFile: serialFile, what: 'qemu' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('qemu did not start');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const serial = (): string => (existsSync(serialFile) ? readFileSync(serialFile, 'latin1').replace(ESCAPES, '') : '');
+  return {
+    node,
+    mac,
+    pid,
+    serial,
+    waitSerial: async (re, timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = serial().match(re);
+        if (m) return m;
+        const gone = child.exitCode !== null || child.signalCode !== null;
+        if (gone || Date.now() > deadline) {
+          throw new Error(`${gone ? `qemu exited (${child.exitCode ?? child.signalCode})` : `no ${re} within ${timeoutMs} ms`} on the serial console of ${node}:\n${serial().slice(-3000)}`);
+        }
+        await sleep(200);
+      }
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null || !isAlive(pid)) return;
+      child.kill('SIGKILL');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    },
+  };
+}
