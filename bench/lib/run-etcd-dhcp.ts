@@ -43,6 +43,7 @@ const seeded = await seedPerfdhcpClients(Number(a['seed-perfdhcp']));
 const cache = new ClusterCache(state, logger);
 await cache.start();
 const serverIp = a['server-ip'];
+const backend = new EtcdDhcpBackend(state, cache, logger);
 const handler = createDhcpHandler({
   serverIp,
   subnet: config.network,
@@ -52,11 +53,11 @@ const handler = createDhcpHandler({
   domainName: config.domain,
   leaseSeconds: config.dhcpLeaseSeconds,
   boot: { tftpServer: serverIp, bootHost: serverIp, bootPort: 8080 },
-}, new EtcdDhcpBackend(state, cache, logger));
+}, backend);
 const server = await startDhcpServer({ handler, port: Number(a.port), ...(a.interface !== undefined && { interfaceName: a.interface }), logger });
 process.stdout.write(`DHCP-READY ${JSON.stringify({ ...server.address, seeded })}\n`);
 const stop = (): void => {
-  process.stdout.write(`DHCP-STATS ${JSON.stringify({ ...server.stats(), seeded, nodes: cache.nodes().length })}\n`);
+  process.stdout.write(`DHCP-STATS ${JSON.stringify({ ...server.stats(), ...backend.stats(), seeded, nodes: cache.nodes().length })}\n`);
   void server.close().then(() => cache.stop()).finally(() => {
     state.close();
     process.exit(0);

@@ -1,5 +1,4 @@
 /** DHCPv4 wire format (RFC 2131 / 2132 / 3396): a packet is a BOOTP header, the magic cookie and options. */
-import { formatIpv4 } from '../lib/net.js';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -75,11 +74,12 @@ export function decode(buf: Buffer): DhcpPacket {
     xid: buf.readUInt32BE(4),
     secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10),
-    ciaddr: formatIpv4(buf.readUInt32BE(12)),
-    yiaddr: formatIpv4(buf.readUInt32BE(16)),
-    siaddr: formatIpv4(buf.readUInt32BE(20)),
-    giaddr: formatIpv4(buf.readUInt32BE(24)),
-    chaddr: Buffer.from(buf.subarray(28, 28 + hlen)),
+    ciaddr: ipAt(buf, 12),
+    yiaddr: ipAt(buf, 16),
+    siaddr: ipAt(buf, 20),
+    giaddr: ipAt(buf, 24),
+    // Views into the datagram, not copies: node:dgram hands every message its own buffer.
+    chaddr: buf.subarray(28, 28 + hlen),
     sname,
     file,
     options,
@@ -101,65 +101,104 @@ function parseOptions(area: Buffer, into: Map<number, Buffer>, main: boolean): v
     const value = area.subarray(i + 2, i + 2 + len);
     if (code === OPT_OVERLOAD && !main) throw new DhcpDecodeError('bad-overload', 'nested');
     const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    into.set(code, prev ? Buffer.concat([prev, value]) : value);
     i += 2 + len;
   }
   // A missing end option is tolerated: several embedded clients omit it when the options fill the packet.
 }
 
+/** Dotted quad of the 4 bytes at `at`; the hot path's cheaper formatIpv4 (no array, no join). */
+function ipAt(buf: Buffer, at: number): string {
+  const a = buf[at]!, b = buf[at + 1]!, c = buf[at + 2]!, d = buf[at + 3]!;
+  return a === 0 && b === 0 && c === 0 && d === 0 ? ZERO_IP : `${a}.${b}.${c}.${d}`;
+}
+
+const ZERO_IP = '0.0.0.0';
+
 function cString(field: Buffer): string {
+  if (field[0] === 0) return '';
   const nul = field.indexOf(0);
   return field.subarray(0, nul === -1 ? field.length : nul).toString('latin1');
 }
 
-function writeIp(buf: Buffer, offset: number, ip: string): void {
-  const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
-    throw new Error(`cannot encode DHCP packet: bad IPv4 address "${ip}"`);
+/**
+ * A dotted quad as a number, or -1 when it is not one (up to 3 digits per part, each at most 255).
+ * The hot path's parseIpv4: no split, no regular expression, no exception.
+ */
+export function ipNumber(ip: string): number {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 255 || dots > 3) return -1;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else return -1;
   }
-  parts.forEach((p, k) => (buf[offset + k] = p));
+  return dots === 4 ? n : -1;
+}
+
+function writeIp(buf: Buffer, offset: number, ip: string): void {
+  if (ip === ZERO_IP) return; // the buffer is zero-filled
+  const n = ipNumber(ip);
+  if (n < 0) throw new Error(`cannot encode DHCP packet: bad IPv4 address "${ip}"`);
+  buf.writeUInt32BE(n, offset);
 }
 
 function writeString(buf: Buffer, offset: number, size: number, value: string, what: string): void {
-  const bytes = Buffer.from(value, 'latin1');
-  if (bytes.length >= size) throw new Error(`cannot encode DHCP packet: ${what} longer than ${size - 1} bytes`);
-  bytes.copy(buf, offset);
+  if (value === '') return;
+  const n = Buffer.byteLength(value, 'latin1');
+  if (n >= size) throw new Error(`cannot encode DHCP packet: ${what} longer than ${size - 1} bytes`);
+  buf.write(value, offset, n, 'latin1');
+}
+
+function writeOption(out: Buffer, at: number, code: number, value: Buffer): number {
+  if (code === OPT_PAD || code === OPT_END || code > 255 || code < 0) throw new Error(`cannot encode DHCP option code ${code}`);
+  let off = 0;
+  do {
+    const len = Math.min(255, value.length - off);
+    if (at + 2 + len > MAX_PACKET_LEN - 1) throw new Error(`cannot encode DHCP packet: options exceed ${MAX_PACKET_LEN} bytes`);
+    out[at] = code;
+    out[at + 1] = len;
+    value.copy(out, at + 2, off, off + len);
+    at += 2 + len;
+    off += 255;
+  } while (off < value.length);
+  return at;
 }
 
 /** Encodes options in insertion order, with message type (53) first; long values are split (RFC 3396). */
 export function encode(p: DhcpPacket): Buffer {
   if (p.chaddr.length > 16) throw new Error('cannot encode DHCP packet: chaddr longer than 16 bytes');
-  const header = Buffer.alloc(MIN_LEN);
-  header[0] = p.op;
-  header[1] = p.htype;
-  header[2] = p.hlen;
-  header[3] = p.hops;
-  header.writeUInt32BE(p.xid >>> 0, 4);
-  header.writeUInt16BE(p.secs, 8);
-  header.writeUInt16BE(p.flags, 10);
-  writeIp(header, 12, p.ciaddr);
-  writeIp(header, 16, p.yiaddr);
-  writeIp(header, 20, p.siaddr);
-  writeIp(header, 24, p.giaddr);
-  p.chaddr.copy(header, 28);
-  writeString(header, 44, 64, p.sname, 'sname');
-  writeString(header, 108, 128, p.file, 'file');
-  header.writeUInt32BE(COOKIE, HEADER_LEN);
-  const parts: Buffer[] = [header];
-  const codes = [...p.options.keys()].sort((a, b) => (a === 53 ? -1 : b === 53 ? 1 : 0));
-  for (const code of codes) {
-    if (code === OPT_PAD || code === OPT_END || code > 255 || code < 0) throw new Error(`cannot encode DHCP option code ${code}`);
-    const value = p.options.get(code)!;
-    let off = 0;
-    do {
-      const chunk = value.subarray(off, off + 255);
-      parts.push(Buffer.from([code, chunk.length]), chunk);
-      off += 255;
-    } while (off < value.length);
-  }
-  parts.push(Buffer.from([OPT_END]));
-  let out = Buffer.concat(parts);
-  if (out.length < MIN_REPLY_LEN) out = Buffer.concat([out, Buffer.alloc(MIN_REPLY_LEN - out.length)]);
-  if (out.length > MAX_PACKET_LEN) throw new Error(`cannot encode DHCP packet: ${out.length} bytes exceeds ${MAX_PACKET_LEN}`);
-  return out;
+  // One zeroed buffer of the largest size, written in place and cut to length (it also pads to 300).
+  const out = Buffer.alloc(MAX_PACKET_LEN);
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4);
+  out.writeUInt16BE(p.secs, 8);
+  out.writeUInt16BE(p.flags, 10);
+  writeIp(out, 12, p.ciaddr);
+  writeIp(out, 16, p.yiaddr);
+  writeIp(out, 20, p.siaddr);
+  writeIp(out, 24, p.giaddr);
+  p.chaddr.copy(out, 28);
+  writeString(out, 44, 64, p.sname, 'sname');
+  writeString(out, 108, 128, p.file, 'file');
+  out.writeUInt32BE(COOKIE, HEADER_LEN);
+  let at = MIN_LEN;
+  const type = p.options.get(53);
+  if (type !== undefined) at = writeOption(out, at, 53, type);
+  for (const [code, value] of p.options) if (code !== 53) at = writeOption(out, at, code, value);
+  out[at++] = OPT_END;
+  return out.subarray(0, Math.max(at, MIN_REPLY_LEN));
 }

@@ -1,8 +1,8 @@
 /** The DHCP policy: a pure function from a parsed request (and the backend's answers) to a reply and where to send it. */
 import { errorMessage } from '../lib/errors.js';
-import { cidrContains, formatIpv4, macFromBytes, parseCidr, parseIpv4, prefixMask } from '../lib/net.js';
+import { cidrContains, formatIpv4, parseCidr, prefixMask } from '../lib/net.js';
 import type { Binding, DhcpBackend } from './backend.js';
-import { BOOTREPLY, BOOTREQUEST, DhcpDecodeError, FLAG_BROADCAST, type DhcpPacket } from './codec.js';
+import { BOOTREPLY, BOOTREQUEST, DhcpDecodeError, FLAG_BROADCAST, ipNumber, type DhcpPacket } from './codec.js';
 import * as o from './options.js';
 import { Opt, MsgType, msgTypeName } from './options.js';
 import { decideBoot, type BootConfig, type BootDecision } from './pxe.js';
@@ -40,6 +40,13 @@ const ZERO = '0.0.0.0';
 const BROADCAST: Destination = { address: '255.255.255.255', port: 68 };
 const drop = (reason: string, detail?: string): DhcpOutcome => (detail === undefined ? { kind: 'drop', reason } : { kind: 'drop', reason, detail });
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** aa:bb:cc:dd:ee:ff of the first 6 bytes (macFromBytes without the per-byte arrays). */
+function macOf(chaddr: Buffer): string {
+  return `${HEX[chaddr[0]!]}:${HEX[chaddr[1]!]}:${HEX[chaddr[2]!]}:${HEX[chaddr[3]!]}:${HEX[chaddr[4]!]}:${HEX[chaddr[5]!]}`;
+}
+
 /** Vendor class "ycluster:<type>" is how our installer reports the node type it was built for. */
 function reportedType(vendor: string | undefined): string | undefined {
   const m = vendor?.match(/^ycluster:([a-z0-9-]{1,32})$/);
@@ -48,13 +55,33 @@ function reportedType(vendor: string | undefined): string | undefined {
 
 export function createDhcpHandler(cfg: DhcpHandlerConfig, backend: DhcpBackend): DhcpHandler {
   const subnet = parseCidr(cfg.subnet);
-  const mask = formatIpv4(prefixMask(subnet.prefix));
-  const inSubnet = (ip: string): boolean => cidrContains(subnet, parseIpv4(ip));
+  const inSubnet = (ip: string): boolean => {
+    const n = ipNumber(ip);
+    return n >= 0 && cidrContains(subnet, n);
+  };
+  // Option values that never change, encoded once; replies share them (encode only reads them).
+  const typeBytes = new Map<number, Buffer>(Object.values(MsgType).map((t) => [t, o.u8(t)]));
+  const serverIdBytes = o.ipBytes(cfg.serverIp);
+  const maskBytes = o.ipBytes(formatIpv4(prefixMask(subnet.prefix)));
+  const fixed = new Map<number, Buffer>();
+  if (cfg.router) fixed.set(Opt.ROUTER, o.ipBytes(cfg.router));
+  if (cfg.dnsServers.length > 0) fixed.set(Opt.DNS_SERVERS, o.ips(cfg.dnsServers));
+  if (cfg.domainName) fixed.set(Opt.DOMAIN_NAME, o.text(cfg.domainName));
+  if (cfg.ntpServers.length > 0) fixed.set(Opt.NTP_SERVERS, o.ips(cfg.ntpServers));
+  const u32Cache = new Map<number, Buffer>();
+  const u32 = (n: number): Buffer => {
+    let b = u32Cache.get(n);
+    if (!b) {
+      b = o.u32(n);
+      if (u32Cache.size < 64) u32Cache.set(n, b);
+    }
+    return b;
+  };
 
   function reply(req: DhcpPacket, type: number): DhcpPacket {
     const options = new Map<number, Buffer>([
-      [Opt.MESSAGE_TYPE, o.u8(type)],
-      [Opt.SERVER_ID, o.ipBytes(cfg.serverIp)],
+      [Opt.MESSAGE_TYPE, typeBytes.get(type) ?? o.u8(type)],
+      [Opt.SERVER_ID, serverIdBytes],
     ]);
     return {
       op: BOOTREPLY, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
@@ -64,27 +91,25 @@ export function createDhcpHandler(cfg: DhcpHandlerConfig, backend: DhcpBackend):
 
   /** Mandatory options first, then the requested ones we can answer, in the client's order (RFC 2132 §9.8). */
   function fillOptions(req: DhcpPacket, rep: DhcpPacket, binding: Binding | null, boot: BootDecision): void {
-    const available = new Map<number, Buffer>();
-    if (cfg.router) available.set(Opt.ROUTER, o.ipBytes(cfg.router));
-    if (cfg.dnsServers.length > 0) available.set(Opt.DNS_SERVERS, o.ips(cfg.dnsServers));
-    if (cfg.domainName) available.set(Opt.DOMAIN_NAME, o.text(cfg.domainName));
-    if (cfg.ntpServers.length > 0) available.set(Opt.NTP_SERVERS, o.ips(cfg.ntpServers));
-    if (binding) {
-      available.set(Opt.HOST_NAME, o.text(binding.hostname));
-      rep.options.set(Opt.LEASE_TIME, o.u32(binding.leaseSeconds));
-      available.set(Opt.T1, o.u32(Math.floor(binding.leaseSeconds * 0.5)));
-      available.set(Opt.T2, o.u32(Math.floor(binding.leaseSeconds * 0.875)));
-    }
-    rep.options.set(Opt.SUBNET_MASK, o.ipBytes(mask));
+    if (binding) rep.options.set(Opt.LEASE_TIME, u32(binding.leaseSeconds));
+    rep.options.set(Opt.SUBNET_MASK, maskBytes);
     if (boot.kind !== 'none') {
       rep.siaddr = boot.nextServer;
       rep.file = boot.file;
       rep.options.set(Opt.TFTP_SERVER, o.text(boot.nextServer));
       rep.options.set(Opt.BOOTFILE, o.text(boot.file));
     }
-    for (const code of o.paramRequestList(req.options)) {
-      const v = available.get(code);
-      if (v !== undefined && !rep.options.has(code)) rep.options.set(code, v);
+    const prl = req.options.get(Opt.PARAM_REQUEST_LIST);
+    if (prl === undefined) return;
+    for (const code of prl) {
+      if (rep.options.has(code)) continue;
+      let v = fixed.get(code);
+      if (v === undefined && binding) {
+        if (code === Opt.HOST_NAME) v = o.text(binding.hostname);
+        else if (code === Opt.T1) v = u32(Math.floor(binding.leaseSeconds * 0.5));
+        else if (code === Opt.T2) v = u32(Math.floor(binding.leaseSeconds * 0.875));
+      }
+      if (v !== undefined) rep.options.set(code, v);
     }
   }
 
@@ -176,7 +201,7 @@ export function createDhcpHandler(cfg: DhcpHandlerConfig, backend: DhcpBackend):
     if (req.giaddr !== ZERO && !inSubnet(req.giaddr)) return drop('foreign-relay', req.giaddr);
     const type = o.messageType(req.options);
     if (type === undefined) return drop('no-message-type');
-    const mac = macFromBytes(req.chaddr);
+    const mac = macOf(req.chaddr);
     switch (type) {
       case MsgType.DISCOVER:
         return onDiscover(req, mac);

@@ -6,12 +6,21 @@ import { RANGE_OF, SERIES } from '../inventory/node-types.js';
 import { decideType } from '../inventory/type-rules.js';
 import type { StateClient } from '../state/client.js';
 import { encodeValue } from '../state/codec.js';
-import { keys, keySuffix, prefixes } from '../state/keys.js';
+import { keys } from '../state/keys.js';
 import type { ClusterConfig, NodeRecord, NodeType } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
 
-/** etcd allows 128 operations per transaction; a node is three keys. */
+/** etcd allows 128 compares and 128 operations per transaction; a node is three keys (three of each). */
 const MAX_NODES_PER_TXN = 40;
+/** Batch transactions in flight at once: a burst of new machines is not held to one etcd round trip per 40. */
+const MAX_IN_FLIGHT = 4;
+
+export interface AllocatorStats {
+  /** Machines allocated, batch transactions (applied or not), and batches that fell back to one by one. */
+  allocated: number;
+  txns: number;
+  fallbacks: number;
+}
 
 interface Pending {
   mac: string;
@@ -22,24 +31,33 @@ interface Pending {
 
 /**
  * Allocates new machines for DHCP in batches: one process (the DHCP leader) picks names and addresses
- * for every MAC waiting from its in-memory view, then writes them all in one transaction guarded by
- * create-revision compares.
+ * for every MAC waiting from its in-memory view (the cluster cache: nodes, registrations, MAC rules, config),
+ * then writes them all in one transaction guarded by create-revision compares, with no read before it.
  * Competing one-by-one allocations for "the first free name" collapsed under a burst of new machines
- * (every one but the winner retried); a batch costs two small reads and one write. When the transaction
- * loses a race (another allocator wrote meanwhile), each MAC falls back to the one-by-one allocator.
+ * (every one but the winner retried). When a transaction loses a race (another allocator wrote meanwhile,
+ * or the cache had not seen a write yet), each of its MACs falls back to the one-by-one allocator, which
+ * reads etcd. Names and addresses of batches in flight are reserved, so concurrent batches never plan the same.
  */
 export class BatchAllocator {
   private pending: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly reservedNames = new Set<string>();
+  private readonly reservedIps = new Set<number>();
   /**
-   * Where each first-free search may resume: every name number / address below it was taken when it was set.
-   * Valid only while the cache has freed nothing since (`removals`) and no batch failed; otherwise searches
-   * start again at the beginning. Without it every allocation scanned all addresses in use (quadratic).
+   * Where each first-free search may resume: every name number / address below it was taken or reserved when
+   * it was set. Valid only while the cache has freed nothing since (`removals`) and no batch failed; otherwise
+   * searches start again at the beginning. Without it every allocation scanned all addresses in use (quadratic).
    */
   private resume = new Map<string, number>();
   private resumeRemovals = -1;
+  private readonly counts: AllocatorStats = { allocated: 0, txns: 0, fallbacks: 0 };
 
   constructor(private readonly state: StateClient, private readonly cache: ClusterCache, private readonly logger: Logger) {}
+
+  stats(): AllocatorStats {
+    return { ...this.counts };
+  }
 
   allocate(mac: string, reportedType?: string): Promise<NodeRecord> {
     let reported: NodeType | undefined;
@@ -50,45 +68,54 @@ export class BatchAllocator {
     }
     return new Promise((resolve, reject) => {
       this.pending.push({ mac, reported, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // After this round of I/O callbacks: every DISCOVER the loop took in at once joins the same batch.
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
+  private pump(): void {
+    while (this.pending.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const batch = this.pending.splice(0, MAX_NODES_PER_TXN);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
     try {
-      while (this.pending.length) {
-        const batch = this.pending.splice(0, MAX_NODES_PER_TXN);
-        await this.allocateBatch(batch).catch(async (err: unknown) => {
-          this.resume.clear(); // names and addresses planned for the failed batch are free again
-          this.logger.warn('batch allocation lost a race; allocating one by one', { error: errorMessage(err), macs: batch.length });
-          for (const p of batch) {
-            await allocateNode(this.state, { mac: p.mac, ...(p.reported ? { reportedType: p.reported } : {}) })
-              .then(({ node }) => {
-                this.cache.remember(node);
-                p.resolve(node);
-              })
-              .catch((e: unknown) => p.reject(e instanceof Error ? e : new Error(String(e))));
-          }
-        });
+      await this.allocateBatch(batch);
+    } catch (err) {
+      this.resume.clear(); // names and addresses planned for the failed batch are free again
+      this.counts.fallbacks++;
+      this.logger.warn('batch allocation lost a race; allocating one by one', { error: errorMessage(err), macs: batch.length });
+      for (const p of batch) {
+        await allocateNode(this.state, { mac: p.mac, ...(p.reported ? { reportedType: p.reported } : {}) })
+          .then(({ node, created }) => {
+            if (created) this.counts.allocated++;
+            this.cache.remember(node);
+            p.resolve(node);
+          })
+          .catch((e: unknown) => p.reject(e instanceof Error ? e : new Error(String(e))));
       }
-    } finally {
-      this.flushing = false;
     }
   }
 
   private async allocateBatch(batch: Pending[]): Promise<void> {
-    // Names and addresses in use come from the cache (kept current by the watch, plus what this process wrote):
-    // reading every index key per batch grew with the cluster. A write by another allocator that the cache has
-    // not seen yet makes the transaction's compares fail, and the batch falls back to one by one.
-    const [registrations, rules] = await Promise.all([this.state.list(prefixes.registrations), this.state.list(prefixes.macRules)]);
     const config = this.cache.config();
-    const regByMac = new Map(registrations.entries.map((e) => [keySuffix(prefixes.registrations, e.key), e.value.type]));
-    const ruleList = rules.entries.map((e) => e.value);
     if (this.resumeRemovals !== this.cache.removals()) {
       this.resume.clear();
       this.resumeRemovals = this.cache.removals();
     }
+    const rules = this.cache.macRules();
     const planned: { p: Pending; node: NodeRecord }[] = [];
     const seen = new Map<string, NodeRecord>();
     for (const p of batch) {
@@ -103,11 +130,14 @@ export class BatchAllocator {
         continue;
       }
       try {
-        const decided = decideType(p.mac, regByMac.get(p.mac), ruleList, p.reported);
+        const decided = decideType(p.mac, this.cache.registeredType(p.mac), rules, p.reported);
         const hostname = this.firstFreeName(SERIES[decided.type]);
         const type = finalType(decided.type, hostname, config);
         const ip = this.firstFreeIp(config, type);
         const node: NodeRecord = { mac: p.mac, hostname, ip, type, typeSource: decided.source, createdAt: new Date().toISOString() };
+        // Reserved at once: a later search in this batch may start from the beginning again.
+        this.reservedNames.add(hostname);
+        this.reservedIps.add(parseIpv4(ip));
         seen.set(p.mac, node);
         planned.push({ p, node });
       } catch (err) {
@@ -117,19 +147,29 @@ export class BatchAllocator {
     }
     const unique = [...seen.values()];
     if (unique.length === 0) return;
-    const nodeKeys = unique.flatMap((n) => [keys.nodeByMac(n.mac).key, keys.nodeByName(n.hostname).key, keys.nodeByIp(n.ip).key]);
-    const ok = await this.state.txn({
-      compare: nodeKeys.map((key) => ({ key, target: 'create' as const, equals: 0 })),
-      puts: unique.flatMap((n) => [
-        { key: keys.nodeByMac(n.mac).key, value: encodeValue(keys.nodeByMac(n.mac), n) },
-        { key: keys.nodeByName(n.hostname).key, value: encodeValue(keys.nodeByName(n.hostname), { mac: n.mac }) },
-        { key: keys.nodeByIp(n.ip).key, value: encodeValue(keys.nodeByIp(n.ip), { mac: n.mac }) },
-      ]),
-    });
-    if (!ok) throw new YcError('CONFLICT', 'another allocator wrote meanwhile', { retryable: true });
-    for (const n of unique) {
-      this.cache.remember(n);
-      this.logger.info('new machine allocated', { mac: n.mac, hostname: n.hostname, ip: n.ip, type: n.type });
+    try {
+      const nodeKeys = unique.flatMap((n) => [keys.nodeByMac(n.mac).key, keys.nodeByName(n.hostname).key, keys.nodeByIp(n.ip).key]);
+      this.counts.txns++;
+      const ok = await this.state.txn({
+        compare: nodeKeys.map((key) => ({ key, target: 'create' as const, equals: 0 })),
+        puts: unique.flatMap((n) => [
+          { key: keys.nodeByMac(n.mac).key, value: encodeValue(keys.nodeByMac(n.mac), n) },
+          { key: keys.nodeByName(n.hostname).key, value: encodeValue(keys.nodeByName(n.hostname), { mac: n.mac }) },
+          { key: keys.nodeByIp(n.ip).key, value: encodeValue(keys.nodeByIp(n.ip), { mac: n.mac }) },
+        ]),
+      });
+      if (!ok) throw new YcError('CONFLICT', 'another allocator wrote meanwhile', { retryable: true });
+      this.counts.allocated += unique.length;
+      for (const n of unique) {
+        this.cache.remember(n);
+        this.logger.info('new machine allocated', { mac: n.mac, hostname: n.hostname, ip: n.ip, type: n.type });
+      }
+    } finally {
+      // After remember(): the cache holds them from here on (or, on failure, they are free again).
+      for (const n of unique) {
+        this.reservedNames.delete(n.hostname);
+        this.reservedIps.delete(parseIpv4(n.ip));
+      }
     }
     for (const { p, node } of planned) p.resolve(node);
   }
@@ -139,7 +179,7 @@ export class BatchAllocator {
     const key = `name:${letter}`;
     for (let n = this.resume.get(key) ?? 1; n < 10_000; n++) {
       const name = `${letter}${n}`;
-      if (!this.cache.hostnameTaken(name)) {
+      if (!this.cache.hostnameTaken(name) && !this.reservedNames.has(name)) {
         this.resume.set(key, n + 1);
         return name;
       }
@@ -157,7 +197,7 @@ export class BatchAllocator {
     const gateway = parseIpv4(config.gatewayVip);
     const storage = parseIpv4(config.storageVip);
     for (let n = Math.max(start, this.resume.get(key) ?? start); n <= end; n++) {
-      if (n !== gateway && n !== storage && !this.cache.ipTaken(n)) {
+      if (n !== gateway && n !== storage && !this.cache.ipTaken(n) && !this.reservedIps.has(n)) {
         this.resume.set(key, n + 1);
         return formatIpv4(n);
       }

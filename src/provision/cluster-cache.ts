@@ -5,7 +5,7 @@ import { parseIpv4 } from '../lib/net.js';
 import type { StateClient } from '../state/client.js';
 import { decodeValue } from '../state/codec.js';
 import { keys, prefixes } from '../state/keys.js';
-import { defaultConfig, type ClusterConfig, type NodeRecord } from '../state/schema.js';
+import { defaultConfig, type ClusterConfig, type MacRule, type NodeRecord, type NodeType } from '../state/schema.js';
 
 const sameNode = (a: NodeRecord | undefined, b: NodeRecord): boolean =>
   a !== undefined && a.createdAt === b.createdAt && a.ip === b.ip && a.hostname === b.hostname && a.type === b.type && a.typeSource === b.typeSource;
@@ -23,6 +23,9 @@ export class ClusterCache {
   private readonly ips = new Set<number>();
   private removed = 0;
   private cfg: ClusterConfig = defaultConfig;
+  /** Registrations (MAC → type) and MAC-prefix rules, which decide a new machine's type. */
+  private readonly registrations = new Map<string, NodeType>();
+  private readonly rules = new Map<string, MacRule>();
   private watchers: Watcher[] = [];
   private readonly listeners = new Set<() => void>();
   private revision = 0;
@@ -30,17 +33,22 @@ export class ClusterCache {
   constructor(private readonly state: StateClient, private readonly logger: Logger) {}
 
   async start(): Promise<void> {
-    const [nodes, config] = await Promise.all([this.state.list(prefixes.nodes), this.state.get(keys.config)]);
+    const [nodes, config, regs, rules] = await Promise.all([
+      this.state.list(prefixes.nodes), this.state.get(keys.config), this.state.list(prefixes.registrations), this.state.list(prefixes.macRules),
+    ]);
     for (const e of nodes.entries) this.set(e.value);
+    for (const e of regs.entries) this.registrations.set(e.key.slice(prefixes.registrations.prefix.length), e.value.type);
+    for (const e of rules.entries) this.rules.set(e.key, e.value);
     this.cfg = config?.value ?? defaultConfig;
     this.revision = nodes.revision;
-    // Watch from the revision of the node listing, so no change after it is lost (a config change between
-    // the two reads is replayed, which ends at the same value).
+    // Watch from the revision of the node listing, so no change after it is lost (a change to the other
+    // keys between the reads is replayed, which ends at the same value).
     const from = String(this.revision + 1);
     const onPut = (kv: { key: Buffer; value: Buffer }): void => this.apply(kv.key.toString(), kv.value.toString());
     const onDelete = (kv: { key: Buffer }): void => this.apply(kv.key.toString(), undefined);
     try {
-      for (const b of [this.state.etcd.watch().prefix(prefixes.nodes.prefix), this.state.etcd.watch().key(keys.config.key)]) {
+      const w = (): ReturnType<StateClient['etcd']['watch']> => this.state.etcd.watch();
+      for (const b of [w().prefix(prefixes.nodes.prefix), w().key(keys.config.key), w().prefix(prefixes.registrations.prefix), w().prefix(prefixes.macRules.prefix)]) {
         const w = await b.startRevision(from).create();
         this.watchers.push(w);
         w.on('put', onPut);
@@ -83,6 +91,15 @@ export class ClusterCache {
         }
       } else if (key === keys.config.key) {
         this.cfg = value === undefined ? defaultConfig : decodeValue(keys.config, key, value);
+      } else if (key.startsWith(prefixes.registrations.prefix)) {
+        const mac = key.slice(prefixes.registrations.prefix.length);
+        if (value === undefined) this.registrations.delete(mac);
+        else this.registrations.set(mac, decodeValue(prefixes.registrations, key, value).type);
+        return; // nothing served changes until a machine is allocated
+      } else if (key.startsWith(prefixes.macRules.prefix)) {
+        if (value === undefined) this.rules.delete(key);
+        else this.rules.set(key, decodeValue(prefixes.macRules, key, value));
+        return;
       } else return;
       this.notify();
     } catch (err) {
@@ -126,6 +143,15 @@ export class ClusterCache {
   /** Counts names and addresses freed so far: a first-free search may resume where it stopped only while this is unchanged. */
   removals(): number {
     return this.removed;
+  }
+
+  /** The type a registration gives this MAC, if any. */
+  registeredType(mac: string): NodeType | undefined {
+    return this.registrations.get(mac);
+  }
+
+  macRules(): MacRule[] {
+    return [...this.rules.values()];
   }
 
   config(): ClusterConfig {

@@ -4,8 +4,8 @@ import type { StateClient } from '../state/client.js';
 import { keys } from '../state/keys.js';
 import type { NodeRecord } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
-import { BatchAllocator } from './batch-allocator.js';
-import { LeaseWriter } from './lease-writer.js';
+import { BatchAllocator, type AllocatorStats } from './batch-allocator.js';
+import { LeaseWriter, type LeaseWriterStats } from './lease-writer.js';
 
 const binding = (n: NodeRecord, leaseSeconds: number): Binding => ({ mac: n.mac, ip: n.ip, hostname: n.hostname, nodeType: n.type, leaseSeconds });
 
@@ -21,6 +21,11 @@ export class EtcdDhcpBackend implements DhcpBackend {
   constructor(private readonly state: StateClient, private readonly cache: ClusterCache, private readonly logger: Logger) {
     this.writer = new LeaseWriter(state);
     this.allocator = new BatchAllocator(state, cache, logger);
+  }
+
+  /** Lease group commit and allocation counters (for the role's health detail and the benchmark). */
+  stats(): { leases: LeaseWriterStats; allocations: AllocatorStats } {
+    return { leases: this.writer.stats(), allocations: this.allocator.stats() };
   }
 
   private leaseSeconds(): number {
