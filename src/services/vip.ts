@@ -4,7 +4,7 @@ import { parseCidr } from '../lib/net.js';
 import { sleep } from '../lib/time.js';
 
 /** How long a gratuitous ARP is waited for: enough to see arping fail at once (no such device), no more. */
-const ARP_SENT_MS = 150;
+const ARP_SENT_MS = 50;
 
 /** Runs a command; throws on a non-zero exit unless allowFailure. Injected in tests to check the commands built. */
 export type CommandRunner = (cmd: string, args: readonly string[], opts?: { allowFailure?: boolean; timeoutMs?: number }) => Promise<ExecResult>;
