@@ -5,6 +5,8 @@ import type { StateClient } from '../state/client.js';
 import { keys } from '../state/keys.js';
 import { bootShow, configureBoot, dnsLookup, listAllocations, listLeases, markNode, releaseLease } from '../provision/provision-admin.js';
 import type { Router } from './http.js';
+import { addJoinRoutes } from './routes-join.js';
+import { addRulesRoutes } from './routes-rules.js';
 
 const BootSettingsBody = z
   .object({
@@ -24,8 +26,13 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-/** DHCP leases and allocations, DNS lookups from the cluster zone, and boot settings: the same as `ycluster dhcp|dns|boot`. */
+/**
+ * DHCP leases and allocations, DNS lookups from the cluster zone, boot settings and MAC-prefix rules: the same
+ * as `ycluster dhcp|dns|boot|rules`; and POST /api/join for installed machines.
+ */
 export function addProvisionRoutes(router: Router, state: StateClient, logger: Logger): void {
+  addJoinRoutes(router, state);
+  addRulesRoutes(router, state);
   router
     .add('GET', '/api/dhcp/leases', async () => ({ status: 200, body: await listLeases(state) }))
     .add('GET', '/api/dhcp/allocations', async () => ({ status: 200, body: await listAllocations(state) }))

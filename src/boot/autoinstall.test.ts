@@ -74,6 +74,7 @@ for (const type of NODE_TYPES) {
       ip: '10.0.0.42',
       type,
       joinToken: TOKEN,
+      apiUrls: ['http://10.0.0.1:8080'],
       ...(type === 'storage' ? { cephDataDevice: '/dev/ubuntu-vg/ceph-data' } : {}),
     });
   });

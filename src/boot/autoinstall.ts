@@ -19,7 +19,16 @@ export interface AgentBootstrapConfig {
   ip: string;
   type: NodeType;
   joinToken: string;
+  /** Admin API base URLs to redeem the token at, tried in order (see src/agent/join.ts). */
+  apiUrls: string[];
   cephDataDevice?: string;
+}
+
+export const DEFAULT_ADMIN_API_PORT = 8080;
+
+function adminApiUrls(config: BootConfig): string[] {
+  const urls = config.adminApiUrls?.length ? config.adminApiUrls : [`http://${new URL(baseUrl(config.serverBaseUrl)).hostname}:${DEFAULT_ADMIN_API_PORT}`];
+  return urls.map((u) => baseUrl(safeUrl('adminApiUrls', u)));
 }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -68,6 +77,7 @@ export function agentBootstrapConfig(node: BootNode, config: BootConfig & { join
     ip: safeIp('ip', node.ip),
     type: node.type,
     joinToken: safeToken(config.joinToken),
+    apiUrls: adminApiUrls(config),
     ...(node.type === 'storage' ? { cephDataDevice: CEPH_DATA_LV } : {}),
   };
 }

@@ -28,6 +28,11 @@ export interface BootConfig {
   joinToken?: string;
   /** Defaults to <serverBaseUrl>/agent/ycluster-agent.deb. */
   agentPackageUrl?: string;
+  /**
+   * Base URLs of the admin API (gateway VIP first, then each core node) where an installed agent redeems its
+   * join token (POST <url>/api/join). Defaults to the boot server's host on port 8080.
+   */
+  adminApiUrls?: string[];
 }
 
 export type InstallState = 'install' | 'installed';

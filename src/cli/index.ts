@@ -3,7 +3,9 @@ import { YcError, errorMessage, isYcError } from '../lib/errors.js';
 import { stateFromFlags } from './context.js';
 import { configCommand, leaderCommand } from './config.js';
 import { nodeCommand } from './node.js';
+import { JOIN_USAGE, joinCommand } from './join.js';
 import { PROVISION_USAGE, provisionCommand } from './provision.js';
+import { RULES_USAGE, rulesCommand } from './rules.js';
 import type { Io } from './output.js';
 import { statusCommand } from './status.js';
 import { storageCommand } from './storage.js';
@@ -19,7 +21,7 @@ Usage:
   ycluster config show | config set KEY VALUE  e.g. config set dhcpLeaseSeconds 7200
   ycluster leader show [--json]
   ycluster storage status|volumes [--json]    storage leader, its services and alarms; volumes and lock holders
-${PROVISION_USAGE}  ycluster agent --config FILE                 run the node agent
+${PROVISION_USAGE}${RULES_USAGE}${JOIN_USAGE}  ycluster agent --config FILE                 run the node agent
   ycluster lab up|status|exec|kill|stop|start|partition|heal|down|list   (see: ycluster lab help)
 
 Options: --etcd HOST:PORT[,…] (default $YCLUSTER_ETCD or 127.0.0.1:2379), --json
@@ -38,6 +40,8 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv, ext
     const runner = extra[command];
     if (runner) return await runner(rest, io, env);
     if (command === 'dhcp' || command === 'dns' || command === 'boot') return await provisionCommand(command, rest, io, env);
+    if (command === 'rules') return await rulesCommand(rest, io, env);
+    if (command === 'join') return await joinCommand(rest, io);
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,

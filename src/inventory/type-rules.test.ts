@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideType } from './type-rules.js';
+import { isYcError } from '../lib/errors.js';
+import { decideType, parseMacPrefix } from './type-rules.js';
 
 const rules = [
   { prefix: 'aa:bb', type: 'compute' as const },
@@ -19,4 +20,14 @@ test('the longest matching prefix rule wins', () => {
 test('the reported type is used when nothing else matches, compute otherwise', () => {
   assert.deepEqual(decideType('11:22:33:44:55:66', undefined, rules, 'macos'), { type: 'macos', source: 'reported' });
   assert.deepEqual(decideType('11:22:33:44:55:66', undefined, rules, undefined), { type: 'compute', source: 'default' });
+});
+
+test('MAC prefixes: 1 to 6 two-digit octets with one kind of separator, stored lower-case with colons', () => {
+  assert.equal(parseMacPrefix('52:54:00'), '52:54:00');
+  assert.equal(parseMacPrefix(' AA-BB-CC-DD '), 'aa:bb:cc:dd');
+  assert.equal(parseMacPrefix('02'), '02');
+  assert.equal(parseMacPrefix('02:00:00:00:00:01'), '02:00:00:00:00:01');
+  for (const bad of ['', '5', '525400', '52:54:0', '52:54:00:', ':52', '52-54:00', '52:54:00:00:00:00:00', 'gg:00', '52 54 00']) {
+    assert.throws(() => parseMacPrefix(bad), (e: unknown) => isYcError(e, 'BAD_INPUT') && e.message.includes('malformed MAC prefix'), bad);
+  }
 });

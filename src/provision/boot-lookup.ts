@@ -7,6 +7,7 @@ import type { StateClient } from '../state/client.js';
 import { keys } from '../state/keys.js';
 import type { NodeRecord } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
+import { ADMIN_API_PORT } from './join.js';
 
 const JOIN_TOKEN_TTL_MS = 2 * 60 * 60 * 1000;
 
@@ -45,6 +46,8 @@ export class EtcdBootLookup implements BootLookup {
       gatewayVip: c.gatewayVip,
       dnsServers: [c.gatewayVip, ...cores],
       prefixLength: parseCidr(c.network).prefix,
+      // The VIP answers as long as any core node is up; the nodes' own addresses if keepalived is not.
+      adminApiUrls: [c.gatewayVip, ...cores].map((ip) => `http://${ip}:${ADMIN_API_PORT}`),
     };
   }
 

@@ -1,0 +1,10 @@
+// Before the agent loads its config: an installed machine's first start redeems its join token (see
+// src/provision/join-client.ts). Wiring, in src/agent/command.ts before loadAgentConfig:
+//   await joinAtFirstStart(values.config);
+import { createLogger, type Logger } from '../lib/log.js';
+import { ensureJoined, type EnsureJoined } from '../provision/join-client.js';
+
+/** A no-op when the config already is an agent config; a refused join throws (the unit fails, with the reason). */
+export function joinAtFirstStart(configPath: string, logger: Logger = createLogger({ fields: { component: 'join' } })): Promise<EnsureJoined> {
+  return ensureJoined(configPath, { logger });
+}
