@@ -3,7 +3,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { monoMs, sleep } from '../lib/time.js';
 import type { StateClient } from './client.js';
-import { encodeValue } from './codec.js';
+import { decodeValue, encodeValue } from './codec.js';
 import { keys } from './keys.js';
 import type { LeaderValue } from './schema.js';
 
@@ -33,6 +33,12 @@ export interface ElectionOptions {
 
 /** A follower's look at the leader key when no watch event came (a get: cheap for etcd). */
 const FOLLOWER_RECHECK_MS = 500;
+/**
+ * Bound on each call of a campaign attempt. A call that lands on a member that has just died (its node
+ * crashed or was cut off) hangs until gRPC notices, seconds later; bounded, the next attempt picks a member
+ * at random again. A txn that timed out but did commit only leaves a key whose lease nobody keeps alive.
+ */
+const CAMPAIGN_CALL_MS = 1000;
 
 /**
  * One election over a single etcd key held by a lease. The leader keeps its own deadline
@@ -177,21 +183,22 @@ export class Election {
   }
 
   private async tryAcquire(): Promise<boolean> {
-    const current = await this.o.state.get(keys.leader(this.o.election));
-    if (current) {
-      this.currentLeader = current.value;
+    const def = keys.leader(this.o.election);
+    const bounded = (): { deadline: number } => ({ deadline: Date.now() + CAMPAIGN_CALL_MS });
+    const raw = await this.o.state.etcd.get(def.key).options(bounded()).string();
+    if (raw !== null) {
+      this.currentLeader = decodeValue(def, def.key, raw);
       return false;
     }
     const sentAt = monoMs();
-    const grant = await this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) });
+    const grant = await this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }, bounded());
     const leaseId = grant.ID;
     const value: LeaderValue = { node: this.o.node, since: new Date().toISOString() };
-    const def = keys.leader(this.o.election);
     const res = await this.o.state.etcd.kv.txn({
       compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: '0' }],
       success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
       failure: [],
-    });
+    }, bounded());
     if (!res.succeeded) {
       void this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
       return false;
@@ -204,7 +211,8 @@ export class Election {
     this.leadership = new AbortController();
     this.o.logger.info('leading', { election: this.o.election, token: this.token });
     this.armDeadline();
-    void this.keepaliveLoop(leaseId, this.leadership.signal);
+    // An acquisition that took long (a slow member) left little of the deadline: renew at once, not a full interval later.
+    void this.keepaliveLoop(leaseId, this.leadership.signal, monoMs() - sentAt);
     try {
       await this.cb.onLeading(this.token, this.leadership.signal);
     } catch (err) {
@@ -224,11 +232,11 @@ export class Election {
     }, wait);
   }
 
-  private async keepaliveLoop(leaseId: string, signal: AbortSignal): Promise<void> {
+  private async keepaliveLoop(leaseId: string, signal: AbortSignal, acquiredInMs = 0): Promise<void> {
     // Four keepalives per TTL: a leader whose etcd member died gets two or three tries on the others
     // (while etcd elects a new raft leader) before its deadline.
     const interval = Math.max(200, Math.floor(this.ttlMs / 4));
-    let wait = interval;
+    let wait = acquiredInMs > interval / 2 ? 0 : interval;
     while (!signal.aborted) {
       await sleep(wait, signal).catch(() => undefined);
       if (signal.aborted) return;
