@@ -1,0 +1,323 @@
+// The storage leader on real Ceph (lab up --ceph: mon+mgr on s1, osd.0 on s4, osd.1 on s5, rbd-fuse volumes):
+// PostgreSQL through the storage VIP survives kill -9 of the leader; a frozen old leader is fenced by Ceph
+// (its rbd-fuse clients blocklisted) and cannot write; the registry keeps an image across a failover; a volume
+// locked by a live holder raises a clear alarm and nothing is touched. Run `npm run build` first.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labStorageRunDir } from '../../src/lab/lab.js';
+import { nsName } from '../../src/lab/names.js';
+import { labDir } from '../../src/lab/registry.js';
+import { run } from '../../src/lib/exec.js';
+import { waitFor } from '../../src/lib/time.js';
+import { labStatus, ycluster, uniqueLabName, waitForLeader } from '../helpers/lab.js';
+import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
+
+const name = uniqueLabName('ysc');
+const NODES = ['s1', 's2', 's3', 's4', 's5'];
+/** The only mon runs on s1: killing s1 would take Ceph down, so the crash test moves the leader off it first. */
+const MON_NODE = 's1';
+let nextId = 1;
+
+const conf = (): string => join(labDir(name), 'ceph', 'ceph.conf');
+const nodeIp = (node: string): string => `10.0.0.${10 + Number(node.slice(1))}`;
+
+async function cephCmd(tool: 'ceph' | 'rbd', args: string[]): Promise<string> {
+  const r = await inNode(name, MON_NODE, tool, ['-c', conf(), '--id', 'admin', ...args], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, `${tool} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+before(async () => {
+  const up = await ycluster(['lab', 'up', '--name', name, '--ceph', '--core', '3', '--storage', '2', '--compute', '1'], 300_000);
+  assert.equal(up.code, 0, `lab up --ceph failed:\n${up.stderr}\n${up.stdout}`);
+  await serving();
+  const r = await psql(name, 'CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY)');
+  assert.ok(r.ok, r.err);
+});
+
+after(async () => {
+  const down = await ycluster(['lab', 'down', name]);
+  assert.equal(down.code, 0, down.stderr);
+  const loops = await run('losetup', ['-l', '-n', '-O', 'BACK-FILE'], { timeoutMs: 5000 });
+  assert.ok(!loops.stdout.includes(`/labs/${name}/`), `loop devices left: ${loops.stdout}`);
+});
+
+async function serving(not?: string): Promise<string> {
+  const leader = await waitForLeader(name, 'storage', not, 60_000);
+  await waitFor('postgres through the storage VIP', async () => ((await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+  return leader;
+}
+
+async function ids(): Promise<Set<number>> {
+  const r = await psql(name, 'SELECT id FROM t', { timeoutS: 5 });
+  assert.ok(r.ok, r.err);
+  return new Set(r.out.split('\n').filter(Boolean).map(Number));
+}
+
+async function waitHealthy(): Promise<void> {
+  await waitFor('lab healthy', async () => ((await labStatus(name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 120_000, intervalMs: 500 });
+}
+
+async function drain(node: string, on: boolean): Promise<void> {
+  const r = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', on ? 'drain' : 'undrain', node]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Hands storage leadership off the mon node when it has it (a planned switchover). */
+async function leaderOffMon(): Promise<string> {
+  const leader = await serving();
+  if (leader !== MON_NODE) return leader;
+  await drain(MON_NODE, true);
+  try {
+    return await serving(MON_NODE);
+  } finally {
+    await drain(MON_NODE, false);
+  }
+}
+
+async function nodeChecks(node: string): Promise<{ name: string; ok: boolean; detail: string }[]> {
+  const h = await inNode(name, 'c1', 'curl', ['-s', '-m', '3', `http://${nodeIp(node)}:8080/api/health`]);
+  return (JSON.parse(h.stdout) as { checks: { name: string; ok: boolean; detail: string }[] }).checks;
+}
+
+async function locks(volume: string): Promise<{ id: string; locker: string; address: string }[]> {
+  return JSON.parse(await cephCmd('rbd', ['lock', 'ls', `rbd/${volume}`, '--format', 'json'])) as { id: string; locker: string; address: string }[];
+}
+
+async function watchers(volume: string): Promise<string[]> {
+  const st = JSON.parse(await cephCmd('rbd', ['status', `rbd/${volume}`, '--format', 'json'])) as { watchers?: { address: string }[] };
+  return (st.watchers ?? []).map((w) => w.address);
+}
+
+/** Blocklisted client addresses. */
+async function blocklist(): Promise<string[]> {
+  const list = JSON.parse(await cephCmd('ceph', ['osd', 'blocklist', 'ls', '--format', 'json'])) as { addr: string }[];
+  return list.map((e) => e.addr);
+}
+
+/** PIDs in the node's network namespace whose argv contains every one of `args`. */
+async function pidsWith(node: string, args: string[]): Promise<number[]> {
+  const r = await run('ip', ['netns', 'pids', nsName(name, node)], { timeoutMs: 5000, allowFailure: true });
+  const out: number[] = [];
+  for (const pid of r.stdout.split('\n').filter(Boolean).map(Number)) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (args.every((a) => argv.includes(a))) out.push(pid);
+  }
+  return out;
+}
+
+async function withWriter(excused: () => string | undefined, fault: () => Promise<void>): Promise<Writer> {
+  const w = new Writer(name, 't', nextId);
+  nextId += 100_000;
+  const watch = new VipWatch(name, excused);
+  try {
+    await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    await fault();
+    const n = w.acked.length;
+    await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });
+  } finally {
+    await w.stop();
+    const doubles = await watch.stop();
+    assert.deepEqual(doubles.slice(0, 5), [], 'a VIP was on two nodes at once');
+  }
+  const have = await ids();
+  const missing = w.acked.filter((id) => !have.has(id));
+  assert.deepEqual(missing, [], `acknowledged rows lost: ${missing.join(',')}`);
+  return w;
+}
+
+test('rows go to PostgreSQL through the VIP; its volumes are RBD images locked with the leader token; every Ceph daemon is a health check', async () => {
+  const leader = await serving();
+  assert.deepEqual(await holders(name, STORAGE_VIP, NODES), [leader]);
+  const r = await psql(name, `INSERT INTO t(id) VALUES (${nextId++}) RETURNING id`);
+  assert.ok(r.ok, r.err);
+  const vols = await ycluster(['lab', 'exec', name, 'c1', '--', 'ycluster', 'storage', 'volumes', '--json']);
+  assert.equal(vols.code, 0, vols.stderr);
+  const pg = (JSON.parse(vols.stdout) as { volumes: { name: string; holder?: { node: string; token: number } }[] }).volumes.find((v) => v.name === 'postgres');
+  assert.equal(pg?.holder?.node, leader);
+  assert.deepEqual((await locks('postgres')).map((l) => l.id), [`ycluster:${leader}:${pg?.holder?.token}`]);
+  assert.ok((await watchers('postgres')).every((a) => a.startsWith(`${nodeIp(leader)}:`)), 'only the leader has the image open');
+  const s1 = await nodeChecks('s1');
+  for (const c of ['ceph:mon.a', 'ceph:mgr.x']) assert.ok(s1.find((x) => x.name === c)?.ok, `${c} on s1: ${JSON.stringify(s1)}`);
+  assert.ok((await nodeChecks('s4')).find((x) => x.name === 'ceph:osd.0')?.ok);
+  assert.ok((await nodeChecks('s5')).find((x) => x.name === 'ceph:osd.1')?.ok);
+  assert.match(await cephCmd('ceph', ['osd', 'pool', 'get', 'rbd', 'size']), /size: 2/);
+});
+
+test('kill -9 of the storage leader: PostgreSQL takes writes through the VIP on another node; every acknowledged row is there', async () => {
+  const leader = await leaderOffMon();
+  let dead: string | undefined;
+  try {
+    const w = await withWriter(() => dead, async () => {
+      dead = leader;
+      assert.equal((await ycluster(['lab', 'kill', name, leader])).code, 0);
+      const next = await serving(leader);
+      assert.notEqual(next, leader);
+    });
+    assert.ok(w.acked.length > 6);
+    assert.ok((await locks('postgres')).every((l) => !l.id.startsWith(`ycluster:${leader}:`)), 'the dead leader lock was broken');
+  } finally {
+    await run('ip', ['-n', nsName(name, leader), 'addr', 'del', `${STORAGE_VIP}/24`, 'dev', 'eth0'], { timeoutMs: 5000, allowFailure: true });
+    await ycluster(['lab', 'start', name, leader]);
+    await waitHealthy();
+  }
+});
+
+test('a frozen old leader (agent, watchdog and postgres stopped past the TTL) is blocklisted by Ceph and cannot write after it resumes', async () => {
+  const leader = await serving();
+  const agent = await agentPid(name, leader);
+  assert.ok(agent, 'agent pid');
+  const frozen = [agent, ...(await pidsWith(leader, ['watchdog', '--file'])), ...(await postgresOn(name, leader))];
+  assert.ok(frozen.length >= 3, `agent, watchdog and postgres: ${frozen.join(' ')}`);
+  const oldClients = [...(await watchers('postgres')), ...(await watchers('registry'))];
+  assert.ok(oldClients.length >= 2, `the leader's rbd-fuse clients: ${oldClients.join(' ')}`);
+  const probe = join(labStorageRunDir(name, leader), 'mnt', 'postgres', 'fence-probe');
+  let stale = false;
+  let staleId = 0;
+  let probeRun: Promise<{ code: number; out: string }> | undefined;
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const pid of frozen) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  try {
+    await withWriter(() => (stale ? leader : undefined), async () => {
+      stale = true;
+      signal('SIGSTOP');
+      const next = await serving(leader);
+      // Fenced in Ceph: each of the old node's clients is on the blocklist, the locks are the new leader's.
+      const listed = await blocklist();
+      for (const c of oldClients) assert.ok(listed.includes(c), `client ${c} of ${leader} is not blocklisted: ${listed.join(' ')}`);
+      assert.ok((await locks('postgres')).every((l) => l.id.startsWith(`ycluster:${next}:`)));
+      // A write through the old node's mount (its XFS on the rbd-fuse loop device) must fail: rbd-fuse is
+      // blocklisted. It may block until the resumed agent stops rbd-fuse, so it runs in the background.
+      probeRun = run('nsenter', ['-t', String(agent), '-m', '--', 'timeout', '-s', 'KILL', '60', 'dd', 'if=/dev/urandom', `of=${probe}`, 'bs=4k', 'count=16', 'conv=fsync'], { timeoutMs: 90_000, allowFailure: true })
+        .then((r) => ({ code: r.code ?? -1, out: (r.stderr + r.stdout).trim() }));
+      signal('SIGCONT');
+      staleId = nextId++;
+      // The old postgres may still take this INSERT on its own address for a moment; it must not reach the volume.
+      await psql(name, `INSERT INTO t(id) VALUES (${staleId})`, { host: nodeIp(leader), timeoutS: 2 });
+      await waitFor('the old leader released its VIP and postgres', async () => {
+        const vip = await holders(name, STORAGE_VIP, [leader]);
+        return vip.length === 0 && (await postgresOn(name, leader)).length === 0 ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      stale = false;
+    });
+    const p = await probeRun!;
+    assert.notEqual(p.code, 0, `a write through the fenced node's mount succeeded: ${p.out}`);
+    console.log(`write through the fenced mount: exit ${p.code}: ${p.out.split('\n')[0] ?? ''}`);
+    assert.equal((await ids()).has(staleId), false, 'a write to the fenced leader reached the volume');
+  } finally {
+    signal('SIGCONT');
+    await probeRun;
+    await serving();
+  }
+});
+
+async function curl(args: string[]): Promise<{ code: number; stdout: string }> {
+  const r = await inNode(name, 'c1', 'curl', ['-s', '-m', '5', ...args], { timeoutMs: 10_000 });
+  return { code: r.code, stdout: r.stdout };
+}
+
+const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+test('an image pushed to the registry is pulled back identical after a failover', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ysc-reg-'));
+  const base = `http://${STORAGE_VIP}:5000/v2/lab/demo`;
+  try {
+    const layer = Buffer.from(`layer ${Date.now()} ${Math.random()}`.repeat(200));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
+    for (const blob of [layer, config]) {
+      const f = join(dir, 'blob');
+      writeFileSync(f, blob);
+      const start = await curl(['-i', '-X', 'POST', `${base}/blobs/uploads/`]);
+      const loc = /^location: (\S+)/im.exec(start.stdout)?.[1];
+      assert.ok(loc, `upload location: ${start.stdout}`);
+      const url = `${loc.startsWith('http') ? loc : `http://${STORAGE_VIP}:5000${loc}`}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`;
+      const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, url]);
+      assert.equal(put.stdout, '201');
+    }
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha(layer) }],
+    });
+    writeFileSync(join(dir, 'manifest'), manifest);
+    const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/vnd.docker.distribution.manifest.v2+json', '--data-binary', `@${join(dir, 'manifest')}`, `${base}/manifests/v1`]);
+    assert.equal(put.stdout, '201');
+
+    const leader = await serving();
+    await drain(leader, true);
+    try {
+      await serving(leader);
+    } finally {
+      await drain(leader, false);
+    }
+    let last = '';
+    await waitFor('registry after failover', async () => {
+      last = (await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', '-w', ' %{http_code}', `${base}/manifests/v1`])).stdout;
+      return last.endsWith(' 200') ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last answer: ${last.slice(0, 300)}`));
+    const got = await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
+    assert.equal(sha(got.stdout), sha(manifest));
+    const out = join(dir, 'layer.out');
+    await curl(['-L', '-o', out, `${base}/blobs/${sha(layer)}`]);
+    assert.equal(sha(readFileSync(out)), sha(layer));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad input: a volume locked by a live holder with a larger token gives a clear alarm; nothing is opened, broken or written', async () => {
+  await serving();
+  const count = (await ids()).size;
+  const candidate = 's3';
+  const INTRUDER = 'ycluster:intruder:1000000000000';
+  let holder: ReturnType<typeof spawn> | undefined;
+  try {
+    // Nobody leads: every storage-capable node drained, then what a stepped-down leader left is released.
+    for (const n of NODES) await drain(n, true);
+    await waitFor('no storage leader', async () => ((await labStatus(name)).leaders.storage ? undefined : true), { timeoutMs: 30_000, intervalMs: 300 });
+    await waitFor('volumes closed', async () => ((await watchers('postgres')).length === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    for (const l of await locks('postgres')) await cephCmd('rbd', ['lock', 'rm', 'rbd/postgres', l.id, l.locker]);
+    // A live holder: a process that has the image locked (and open) with a larger token than any leader's.
+    await cephCmd('rbd', ['lock', 'add', 'rbd/postgres', INTRUDER]);
+    holder = spawn('ip', ['netns', 'exec', nsName(name, 'c1'), 'rbd', '-c', conf(), '--id', 'admin', 'watch', 'rbd/postgres'], { stdio: ['pipe', 'ignore', 'ignore'] }); // it watches until stdin ends
+    await waitFor('the intruder has the image open', async () => ((await watchers('postgres')).length === 1 ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    const [intruderClient] = await watchers('postgres');
+    const lockBefore = await locks('postgres');
+    const blocklistBefore = await blocklist();
+
+    await drain(candidate, false);
+    const alarm = await waitFor('lock conflict alarm', async () => (await nodeChecks(candidate)).find((c) => c.name === 'storage-leader' && !c.ok && /locked by intruder \(token 1000000000000\)/.test(c.detail)), { timeoutMs: 60_000, intervalMs: 300 });
+    assert.match(alarm.detail, /lead failed at lock postgres/);
+    assert.deepEqual(await holders(name, STORAGE_VIP, NODES), [], 'nobody holds the VIP');
+    for (const n of NODES) assert.deepEqual(await postgresOn(name, n), [], `no postgres on ${n}`);
+    assert.deepEqual(await locks('postgres'), lockBefore, 'the intruder lock is not broken');
+    assert.deepEqual(await watchers('postgres'), [intruderClient], 'nobody else opened the image');
+    // The mgr may blocklist its own old clients at any time: only the intruder's side matters (c1, and s1 where the lock was added).
+    const added = (await blocklist()).filter((a) => !blocklistBefore.includes(a));
+    assert.deepEqual(added.filter((a) => a.startsWith(`${nodeIp('c1')}:`) || a === lockBefore[0]?.address), [], `the live holder was fenced: ${added.join(' ')}`);
+  } finally {
+    holder?.kill('SIGKILL');
+    for (const l of await locks('postgres').catch(() => [])) if (l.id === INTRUDER) await cephCmd('rbd', ['lock', 'rm', 'rbd/postgres', l.id, l.locker]).catch(() => undefined);
+    for (const n of NODES) await drain(n, false);
+  }
+  await serving();
+  assert.equal((await ids()).size, count, 'no rows lost or added');
+});
