@@ -178,8 +178,9 @@ function writeOption(out: Buffer, at: number, code: number, value: Buffer): numb
 /** Encodes options in insertion order, with message type (53) first; long values are split (RFC 3396). */
 export function encode(p: DhcpPacket): Buffer {
   if (p.chaddr.length > 16) throw new Error('cannot encode DHCP packet: chaddr longer than 16 bytes');
-  // One zeroed buffer of the largest size, written in place and cut to length (it also pads to 300).
-  const out = Buffer.alloc(MAX_PACKET_LEN);
+  // One buffer of the largest size from Node's pool (no zeroing, no allocation of its own), written in
+  // place and cut to length; only the header and the padding to 300 bytes need zeros.
+  const out = Buffer.allocUnsafe(MAX_PACKET_LEN).fill(0, 0, MIN_LEN);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -200,5 +201,6 @@ export function encode(p: DhcpPacket): Buffer {
   if (type !== undefined) at = writeOption(out, at, 53, type);
   for (const [code, value] of p.options) if (code !== 53) at = writeOption(out, at, code, value);
   out[at++] = OPT_END;
+  if (at < MIN_REPLY_LEN) out.fill(0, at, MIN_REPLY_LEN);
   return out.subarray(0, Math.max(at, MIN_REPLY_LEN));
 }

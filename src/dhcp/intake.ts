@@ -8,6 +8,8 @@ export class DhcpStats {
   replied = 0;
   handled = 0;
   dropped = 0;
+  /** Replies the socket refused to send (counted in `replied` too: decided, but never left). */
+  sendErrors = 0;
   readonly dropsByReason = new Map<string, number>();
 
   drop(reason: string): void {
@@ -16,7 +18,7 @@ export class DhcpStats {
   }
 
   snapshot(): Record<string, number> {
-    const out: Record<string, number> = { received: this.received, replied: this.replied, handled: this.handled, dropped: this.dropped };
+    const out: Record<string, number> = { received: this.received, replied: this.replied, handled: this.handled, dropped: this.dropped, sendErrors: this.sendErrors };
     for (const [reason, n] of this.dropsByReason) out[`drop.${reason}`] = n;
     return out;
   }

@@ -35,7 +35,7 @@ test('server answers through the handler\'s destination and counts malformed pac
   assert.equal(reply.xid, 42);
   assert.equal(reply.yiaddr, '10.0.0.7');
   const stats = await waitFor('stats', () => (server.stats().received === 3 ? server.stats() : undefined), { timeoutMs: 2000 });
-  assert.deepEqual(stats, { received: 3, replied: 1, handled: 0, dropped: 2, 'drop.too-short': 1, 'drop.oversized': 1, 'drop.kernel-receive-buffer': 0 });
+  assert.deepEqual(stats, { received: 3, replied: 1, handled: 0, dropped: 2, sendErrors: 0, 'drop.too-short': 1, 'drop.oversized': 1, 'drop.kernel-receive-buffer': 0 });
 });
 
 test('startDhcpServer rejects an interface that does not exist', async () => {

@@ -103,7 +103,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       log.debug(r.note);
       if (r.kind !== 'send' || closed) return;
-      const onError = (err: Error): void => dropLog.warn(`send:${err.message}`, 'cannot send DHCP reply', { to: r.to, error: err.message });
+      const onError = (err: Error): void => {
+        stats.sendErrors++;
+        dropLog.warn(`send:${err.message}`, 'cannot send DHCP reply', { to: r.to, error: err.message });
+      };
       try {
         out.send(r.bytes, r.to.port, r.to.address, (err) => err && onError(err));
       } catch (err) {

@@ -13,6 +13,7 @@ import { acquireCache, releaseCache } from './shared-cache.js';
  */
 export class DhcpRole implements LedRole {
   private server: DhcpServer | undefined;
+  private backend: EtcdDhcpBackend | undefined;
   private since = new Date().toISOString();
 
   constructor(private readonly ctx: RoleContext) {}
@@ -21,6 +22,7 @@ export class DhcpRole implements LedRole {
     const cache = await acquireCache(this.ctx.state, this.ctx.logger);
     const c = cache.config();
     const cores = cache.nodes().filter((n) => n.type === 'core').map((n) => n.ip).sort();
+    const backend = new EtcdDhcpBackend(this.ctx.state, cache, this.ctx.logger.child({ service: 'dhcp' }));
     const handler = createDhcpHandler(
       {
         serverIp: this.ctx.node.ip,
@@ -32,7 +34,7 @@ export class DhcpRole implements LedRole {
         leaseSeconds: c.dhcpLeaseSeconds,
         boot: { tftpServer: this.ctx.node.ip, bootHost: this.ctx.node.ip, bootPort: CORE_PORTS.bootHttp },
       },
-      new EtcdDhcpBackend(this.ctx.state, cache, this.ctx.logger.child({ service: 'dhcp' })),
+      backend,
     );
     try {
       this.server = await startDhcpServer({ handler, port: 67, interfaceName: this.ctx.config.interface, logger: this.ctx.logger.child({ service: 'dhcp' }) });
@@ -40,19 +42,21 @@ export class DhcpRole implements LedRole {
       await releaseCache(this.ctx.state);
       throw err;
     }
+    this.backend = backend;
     this.since = new Date().toISOString();
   }
 
   async stepDown(): Promise<void> {
     const s = this.server;
     this.server = undefined;
+    this.backend = undefined;
     if (!s) return;
     await s.close();
     await releaseCache(this.ctx.state);
   }
 
   checks(): Check[] {
-    return this.server ? [{ name: 'dhcp', ok: true, detail: `serving on :67 (${JSON.stringify(this.server.stats())})` }] : [];
+    return this.server ? [{ name: 'dhcp', ok: true, detail: `serving on :67 (${JSON.stringify({ ...this.server.stats(), ...this.backend?.stats() })})` }] : [];
   }
 
   services() {

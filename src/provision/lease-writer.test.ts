@@ -41,3 +41,19 @@ test('group commit: 300 leases at once take a few transactions of at most 128 pu
   assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
   assert.equal(w.stats().failedTxns, 1);
 });
+
+test('transactions start at least intervalMs apart: leases trickling in share them', async () => {
+  const state = new FakeState();
+  const w = new LeaseWriter(state as unknown as StateClient, { intervalMs: 20 });
+  const writes: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < 40; i++) {
+    writes.push(w.write(lease(i)));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(writes);
+  const elapsed = performance.now() - t0;
+  // One transaction per 20 ms over the ≥80 ms the writes took (plus the first at once), not one per lease.
+  assert.ok(state.txns.length >= 2 && state.txns.length <= Math.ceil(elapsed / 20) + 1, `${state.txns.length} transactions in ${elapsed.toFixed(0)} ms`);
+  assert.equal(state.txns.flat().length, 40);
+});
