@@ -165,9 +165,7 @@ export class Agent {
       leaderships: h.leaderships,
       updatedAt: new Date().toISOString(),
     };
-    // Publish on change only: details that move every second (pids, detail text of healthy checks) are left out.
-    const fingerprint = JSON.stringify({ ...doc, services: doc.services.map((s) => [s.name, s.state, s.healthy]), updatedAt: '' });
-    return { doc, fingerprint };
+    return { doc, fingerprint: statusFingerprint(doc) };
   }
 
   private async tick(): Promise<void> {
@@ -283,7 +281,9 @@ export class Agent {
       }
       case 'publish-status':
         await this.state.put(keys.status(status.node), status);
-        this.publishedStatus = this.statusDoc().fingerprint;
+        // What was put, not what the status is by now: a change during the put (a takeover finishing) must
+        // still be published.
+        this.publishedStatus = statusFingerprint(status);
         return;
     }
   }
@@ -355,4 +355,9 @@ export class Agent {
     await this.etcdMember?.stop();
     await sleep(0);
   }
+}
+
+/** Publish on change only: details that move every second (pids, detail text of healthy checks) are left out. */
+function statusFingerprint(doc: NodeStatus): string {
+  return JSON.stringify({ ...doc, services: doc.services.map((s) => [s.name, s.state, s.healthy]), updatedAt: '' });
 }

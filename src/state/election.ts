@@ -36,9 +36,22 @@ const FOLLOWER_RECHECK_MS = 500;
 /**
  * Bound on each call of a campaign attempt. A call that lands on a member that has just died (its node
  * crashed or was cut off) hangs until gRPC notices, seconds later; bounded, the next attempt picks a member
- * at random again. A txn that timed out but did commit only leaves a key whose lease nobody keeps alive.
+ * at random again. The bound is a race, not a gRPC deadline: an expired deadline counts against the member in
+ * the client's circuit breaker (and is reused by its retries), which soon shuts out healthy members too.
+ * A txn given up on that did commit only leaves a key whose lease nobody keeps alive: it expires in one TTL.
  */
 const CAMPAIGN_CALL_MS = 1000;
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 /**
  * One election over a single etcd key held by a lease. The leader keeps its own deadline
@@ -184,21 +197,20 @@ export class Election {
 
   private async tryAcquire(): Promise<boolean> {
     const def = keys.leader(this.o.election);
-    const bounded = (): { deadline: number } => ({ deadline: Date.now() + CAMPAIGN_CALL_MS });
-    const raw = await this.o.state.etcd.get(def.key).options(bounded()).string();
+    const raw = await within(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
     if (raw !== null) {
       this.currentLeader = decodeValue(def, def.key, raw);
       return false;
     }
     const sentAt = monoMs();
-    const grant = await this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }, bounded());
+    const grant = await within(this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }), CAMPAIGN_CALL_MS, 'granting a lease');
     const leaseId = grant.ID;
     const value: LeaderValue = { node: this.o.node, since: new Date().toISOString() };
-    const res = await this.o.state.etcd.kv.txn({
+    const res = await within(this.o.state.etcd.kv.txn({
       compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: '0' }],
       success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
       failure: [],
-    }, bounded());
+    }), CAMPAIGN_CALL_MS, 'writing the leader key');
     if (!res.succeeded) {
       void this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
       return false;
