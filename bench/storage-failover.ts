@@ -6,13 +6,14 @@
 // Drain is measured as write unavailability: the longest time between two acknowledged INSERTs of a probe that
 // starts one INSERT every 100 ms (overlapping) around the switchover. Each trial also prints where the time
 // went, from the agents' logs (election, each takeover step, VIP), and a per-phase summary follows the totals.
-// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40]
+// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--keep-logs DIR]
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { healNode, killNode, partitionNode } from '../src/lab/faults.js';
 import { labUp, startAgent } from '../src/lab/lab.js';
 import { nsName } from '../src/lab/names.js';
-import { destroyLab } from '../src/lab/registry.js';
+import { destroyLab, labDir } from '../src/lab/registry.js';
 import { run } from '../src/lib/exec.js';
 import { monoMs, waitFor } from '../src/lib/time.js';
 import { labStatus, ycluster } from '../test/helpers/lab.js';
@@ -20,7 +21,7 @@ import { InsertProbe, STORAGE_NODES, STORAGE_VIP, firstInsertAfter, holders, psq
 import { summarize, table } from './lib/report.js';
 import { breakdown } from './lib/storage-timeline.js';
 
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' } } });
+const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' } } });
 const trials = Math.max(1, Math.min(100, Number(values.trials)));
 const baseTrials = Math.max(0, Math.min(20, Number(values['baseline-trials'])));
 const deadline = monoMs() + Number(values['budget-min']) * 60_000;
@@ -166,6 +167,8 @@ async function main(): Promise<void> {
     process.stdout.write(table(['timing', 'fault', 'phase', 'n', 'p50', 'max'], prow));
     process.stdout.write(`\nload average at start ${loadStart}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   } finally {
+    const keep = values['keep-logs'];
+    if (keep) await run('cp', ['-r', join(labDir(name), 'nodes'), keep], { timeoutMs: 60_000, allowFailure: true });
     await destroyLab(name).catch((err: unknown) => say(`cleanup: ${String(err)}`));
   }
 }

@@ -67,6 +67,8 @@ export class VipWatch {
  */
 export class Writer {
   readonly acked: number[] = [];
+  /** monoMs at which each acknowledged INSERT returned, in order. */
+  readonly ackedAt: number[] = [];
   readonly failures: string[] = [];
   private stopped = false;
   private next: number;
@@ -80,10 +82,18 @@ export class Writer {
     while (!this.stopped && monoMs() < end) {
       const id = this.next++;
       const r = await psql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 1 });
-      if (r.ok) this.acked.push(id);
-      else this.failures.push(r.err.split('\n')[0] ?? '');
+      if (r.ok) {
+        this.acked.push(id);
+        this.ackedAt.push(monoMs());
+      } else this.failures.push(r.err.split('\n')[0] ?? '');
       await sleep(r.ok ? 50 : 20);
     }
+  }
+  /** Longest time between two consecutive acknowledged INSERTs. */
+  longestGap(): number {
+    let gap = 0;
+    for (let i = 1; i < this.ackedAt.length; i++) gap = Math.max(gap, this.ackedAt[i]! - this.ackedAt[i - 1]!);
+    return gap;
   }
   async stop(): Promise<void> {
     this.stopped = true;

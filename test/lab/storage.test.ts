@@ -206,6 +206,8 @@ test('drain: planned switchover keeps every row; write unavailability is short',
       await serving(leader);
     });
     assert.equal((await ids()).size, before + w.acked.length, 'rows before + rows acknowledged during the switchover');
+    // The goal is 1 s (bench/storage-failover.ts measures it); a loaded CI machine gets some slack here.
+    assert.ok(w.longestGap() < 3000, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
   } finally {
     await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
   }
