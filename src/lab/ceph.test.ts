@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cephConfigText, cephLabConfig, cephSecret, monMgrCommands } from './ceph.js';
+import { cephConfigText, cephLabConfig, cephSecret, monMgrCommands, poolCreateCommands } from './ceph.js';
 
 test('a cephx secret is the 28-byte AES key struct', () => {
   const raw = Buffer.from(cephSecret(1_700_000_000_123, Buffer.alloc(16, 7)), 'base64');
@@ -36,4 +36,24 @@ test('cephLabConfig writes conf and keyring; mon commands point at them', async 
   const cmds = monMgrCommands(lab);
   assert.ok(cmds.setup[0]!.args.includes('[v1:10.9.0.11:6789]'));
   assert.deepEqual(cmds.run.map((c) => [c.command, c.args.includes('-f')]), [['ceph-mon', true], ['ceph-mgr', true]]);
+});
+
+test('lab settings: a crashed OSD is marked down within seconds, bluestore on a sparse file, no shared client admin socket', () => {
+  const text = cephConfigText({ dir: '/x/ceph', fsid: 'f', monIp: '10.0.0.11', monPort: 6789, objectstore: 'bluestore', poolSize: 2, publicNetwork: '10.0.0.0/24', bluestoreBlockBytes: 1 << 30 });
+  for (const s of ['osd_objectstore = bluestore', 'osd_pool_default_size = 2', 'osd_heartbeat_grace = 6', 'mon_osd_min_down_reporters = 1', 'bluestore_block_create = true', `bluestore_block_size = ${1 << 30}`]) {
+    assert.ok(text.includes(`\n${s}\n`), s);
+  }
+  const client = text.slice(text.indexOf('[client]'));
+  assert.match(client, /\nadmin_socket =\n/);
+});
+
+test('the lab pool is made with only the mon up: created and tagged for rbd, never initialised (that writes)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'yc-cephpool-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lab = await cephLabConfig(dir, '10.0.0.11', { poolSize: 2 });
+  const cmds = poolCreateCommands(lab, 'rbd');
+  assert.deepEqual(cmds.map((c) => [c.command, ...c.args.slice(c.args.indexOf('admin') + 1)]), [
+    ['ceph', 'osd', 'pool', 'create', 'rbd', '8', '8'],
+    ['ceph', 'osd', 'pool', 'application', 'enable', 'rbd', 'rbd'],
+  ]);
 });

@@ -96,8 +96,9 @@ async function watchers(volume: string): Promise<string[]> {
 
 /** Blocklisted client addresses. */
 async function blocklist(): Promise<string[]> {
-  const list = JSON.parse(await cephCmd('ceph', ['osd', 'blocklist', 'ls', '--format', 'json'])) as { addr: string }[];
-  return list.map((e) => e.addr);
+  // The JSON array is followed by a "listed N entries" line.
+  const out = await cephCmd('ceph', ['osd', 'blocklist', 'ls', '--format', 'json']);
+  return [...out.matchAll(/"addr":\s*"([^"]+)"/g)].map((m) => m[1]!);
 }
 
 /** PIDs in the node's network namespace whose argv contains every one of `args`. */
