@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { startTftpServer, type TftpServer } from '../boot/tftp-server.js';
 import { Zone } from '../dns/records.js';
@@ -13,9 +14,11 @@ import type { ClusterCache } from './cluster-cache.js';
 import { clusterZoneRecords } from './dns-zone.js';
 import { inProcess } from './in-process.js';
 import { acquireCache, releaseCache } from './shared-cache.js';
+import { prepareTftpRoot, type TftpRoot } from './tftp-root.js';
 
 export const CORE_PORTS = { dns: 53, tftp: 69, bootHttp: 8081 };
-export const TFTP_ROOT = '/usr/lib/ipxe';
+/** Where the iPXE package puts its binaries; TFTP serves copies of them (see tftp-root.ts). */
+export const IPXE_DIR = '/usr/lib/ipxe';
 
 /** Per network namespace: lets this node bind the gateway VIP before keepalived gives it the address. */
 function allowNonLocalBind(): void {
@@ -32,6 +35,7 @@ export class CoreServicesRole implements AlwaysRole {
   private cache: ClusterCache | undefined;
   private dnsServers: DnsServer[] = [];
   private tftp: TftpServer | undefined;
+  private tftpRoot: TftpRoot | undefined;
   private http: Server | undefined;
   private zone: Zone | undefined;
   private zoneError: string | undefined;
@@ -63,7 +67,9 @@ export class CoreServicesRole implements AlwaysRole {
     for (const bindAddress of ['127.0.0.1', this.ctx.node.ip, config.gatewayVip]) {
       this.dnsServers.push(await startDnsServer({ zone, upstreams: config.dnsUpstreams.map(parseUpstream), port: CORE_PORTS.dns, bindAddress, logger: log.child({ service: 'dns' }) }));
     }
-    this.tftp = await startTftpServer({ root: TFTP_ROOT, port: CORE_PORTS.tftp, bindAddress: this.ctx.node.ip, logger: log.child({ service: 'tftp' }) });
+    const root = (this.tftpRoot = prepareTftpRoot(IPXE_DIR, join(this.ctx.config.dataDir, 'tftp')));
+    if (root.missing.length) log.warn('boot files missing: machines that need them cannot network-boot', { dir: IPXE_DIR, missing: root.missing });
+    this.tftp = await startTftpServer({ root: root.dir, port: CORE_PORTS.tftp, bindAddress: this.ctx.node.ip, logger: log.child({ service: 'tftp' }) });
     const lookup = new EtcdBootLookup(this.ctx.state, cache, `http://${this.ctx.node.ip}:${CORE_PORTS.bootHttp}`);
     this.http = await startBootHttp(lookup, CORE_PORTS.bootHttp, '0.0.0.0', log.child({ service: 'boot-http' }));
   }
@@ -81,7 +87,7 @@ export class CoreServicesRole implements AlwaysRole {
   checks(): Check[] {
     return [
       { name: 'dns', ok: this.dnsServers.length > 0 && !this.zoneError, detail: this.zoneError ? `zone not updated: ${this.zoneError}` : this.dnsServers.length ? `serving ${this.cache?.nodes().length ?? 0} nodes on :${CORE_PORTS.dns}` : 'not running' },
-      { name: 'tftp', ok: !!this.tftp, detail: this.tftp ? `serving ${TFTP_ROOT} on :${CORE_PORTS.tftp}` : 'not running' },
+      { name: 'tftp', ok: !!this.tftp, detail: this.tftp ? `serving ${this.tftpRoot?.served.join(', ')} on :${CORE_PORTS.tftp}${this.tftpRoot?.missing.length ? ` (missing: ${this.tftpRoot.missing.join(', ')})` : ''}` : 'not running' },
       { name: 'boot-http', ok: !!this.http, detail: this.http ? `serving on :${CORE_PORTS.bootHttp}` : 'not running' },
     ];
   }
