@@ -4,6 +4,7 @@
 // Needs root; baselines from scripts/install-bench-deps.sh.
 // Usage: node --import tsx bench/dhcp.ts [--rates 2000,4500] [--seconds 10] [--clients 5000] [--servers etcd,memory,dnsmasq,kea]
 //        [--profile DIR] (ycluster servers run under node --cpu-prof, profiles written to DIR) [--no-probe]
+//        [--client-rcvbuf BYTES] (net.core.rmem_default of the client namespace only: perfdhcp's socket buffer)
 // ("etcd" runs twice: clients registered beforehand, and new clients; "memory" twice: reserved, and the pool.)
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     servers: { type: 'string', default: 'etcd,memory,dnsmasq,kea' },
     profile: { type: 'string' },
     'no-probe': { type: 'boolean', default: false },
+    'client-rcvbuf': { type: 'string' },
   },
 });
 const rates = values.rates.split(',').map(Number).filter((r) => r > 0 && r <= 50_000);
@@ -77,6 +79,9 @@ async function makeNetwork(): Promise<void> {
   await ip(['-n', CLI, 'addr', 'add', `${RELAY_IP}/16`, 'dev', 'eth0']);
   await ip(['-n', SRV, 'link', 'set', 'eth0', 'up']);
   await ip(['-n', CLI, 'link', 'set', 'eth0', 'up']);
+  // Per network namespace on this kernel: changes only the namespace this run made (perfdhcp's socket).
+  const rcvbuf = values['client-rcvbuf'];
+  if (rcvbuf !== undefined) await run('ip', ['netns', 'exec', CLI, 'sysctl', '-q', '-w', `net.core.rmem_max=${Number(rcvbuf)}`, `net.core.rmem_default=${Number(rcvbuf)}`], { timeoutMs: 5000 });
 }
 
 /** Waits until something in the server namespace listens on UDP 67. */
@@ -157,7 +162,16 @@ async function startServer(kind: string, seed = 0): Promise<{ server: Server; st
   }
 }
 
-interface Perf { rate: number; doSent: number; doRecv: number; raSent: number; raRecv: number; dropPct: number; raw: string }
+/** UDP receive-buffer errors in the client namespace so far: answers perfdhcp's own socket had no room for. */
+async function clientRcvbufErrors(): Promise<number> {
+  const r = await run('ip', ['netns', 'exec', CLI, 'cat', '/proc/net/snmp'], { timeoutMs: 5000, allowFailure: true });
+  const udp = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const head = udp[0]?.split(/\s+/) ?? [];
+  const vals = udp[1]?.split(/\s+/) ?? [];
+  return Number(vals[head.indexOf('RcvbufErrors')] ?? NaN);
+}
+
+interface Perf { rate: number; doSent: number; doRecv: number; raSent: number; raRecv: number; dropPct: number; doAvgMs: number; doMaxMs: number; raAvgMs: number; raMaxMs: number; raw: string }
 
 async function perfdhcp(rate: number): Promise<Perf> {
   const r = await run('ip', ['netns', 'exec', CLI, 'perfdhcp', '-4', '-l', RELAY_IP, '-r', String(rate), '-R', String(clients), '-p', String(seconds), '-s', '1', SERVER_IP], { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
@@ -173,6 +187,10 @@ async function perfdhcp(rate: number): Promise<Perf> {
     raSent: num(raS, /sent packets: (\d+)/),
     raRecv: num(raS, /received packets: (\d+)/),
     dropPct: NaN,
+    doAvgMs: num(doS, /avg delay: ([\d.]+) ms/),
+    doMaxMs: num(doS, /max delay: ([\d.]+) ms/),
+    raAvgMs: num(raS, /avg delay: ([\d.]+) ms/),
+    raMaxMs: num(raS, /max delay: ([\d.]+) ms/),
     raw: text,
   };
   // A DISCOVER counts as served only when its exchange ends with an ACK.
@@ -217,14 +235,16 @@ async function main(): Promise<void> {
       try {
         const load = loadavg()[0]!;
         const before = server.cpu();
+        const rcvbuf0 = await clientRcvbufErrors();
         const p = await perfdhcp(rate);
         const after = server.cpu();
+        const clientDrops = (await clientRcvbufErrors()) - rcvbuf0;
         // CPU per 1000 completed exchanges: independent of what else runs on the machine (unlike the rate).
         const per1000 = (ms: number): number => (p.raRecv > 0 ? (1000 * ms) / p.raRecv : NaN);
         const srvCpu = per1000(after.server - before.server);
         const etcdCpu = kind.startsWith('etcd') ? per1000(after.etcd - before.etcd) : NaN;
         if (p.doSent === 0 || Number.isNaN(p.doSent)) notes.push(`${label} ${rate}/s: perfdhcp output:\n${p.raw.slice(-1500)}`);
-        rows.push([label, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct, srvCpu, etcdCpu, load]);
+        rows.push([label, rate, p.rate, p.doSent, p.doRecv, p.raSent, p.raRecv, p.dropPct, `${p.doAvgMs.toFixed(1)}/${p.doMaxMs.toFixed(0)}`, `${p.raAvgMs.toFixed(1)}/${p.raMaxMs.toFixed(0)}`, clientDrops, srvCpu, etcdCpu, load]);
         say(`  ${p.rate.toFixed(0)} DORA/s, drops ${p.dropPct.toFixed(2)} %, server CPU ${srvCpu.toFixed(0)} ms per 1000 ACKs`);
       } finally {
         await stop();
@@ -235,11 +255,14 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nDHCP: perfdhcp as a relay (giaddr ${RELAY_IP}), ${clients} clients, ${seconds} s per run, same namespaces and veth for every server`);
+  if (values['client-rcvbuf'] !== undefined) console.log(`perfdhcp's namespace: net.core.rmem_default = ${values['client-rcvbuf']} bytes (default 212992)`);
   console.log('etcd: a fresh 3-member cluster in the server namespace per run. "known MACs": the clients registered as nodes');
   console.log('beforehand, each ACK waits for its lease in etcd; "new MACs": each client\'s first DISCOVER allocates a node.');
   console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.');
+  console.log('D-O, R-A ms = perfdhcp\'s average/max delay of DISCOVER→OFFER and REQUEST→ACK (an answer later than 1 s counts as a drop).');
+  console.log('client buf = answers dropped by the kernel because perfdhcp\'s socket buffer was full (RcvbufErrors in its namespace).');
   console.log('cpu/1k = CPU ms (user + system, /proc) per 1000 ACKs received, of the server process and of its 3 etcd members.\n');
-  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'srv cpu/1k', 'etcd cpu/1k', 'load'], rows));
+  console.log(table(['server', 'asked/s', 'DORA/s', 'DISCOVER sent', 'OFFER recv', 'REQUEST sent', 'ACK recv', 'drops %', 'D-O ms', 'R-A ms', 'client buf', 'srv cpu/1k', 'etcd cpu/1k', 'load'], rows));
   for (const n of notes) console.log(n);
   if (servers.includes('etcd') && !values['no-probe']) {
     say('allocation probe (allocateNode alone, fresh etcd)');

@@ -31,6 +31,13 @@ interface Lease {
 
 export class MemoryDhcpBackend implements DhcpBackend {
   private readonly leases = new Map<string, Lease>();
+  /** Address → MAC of the latest lease or offer naming it: who holds an address, without a scan of all leases. */
+  private readonly byIp = new Map<string, string>();
+  /**
+   * Where the next free-address search starts (it wraps round the range): a burst of new clients is linear,
+   * not quadratic. Back to the start when an address is released, so the lowest free one goes first again.
+   */
+  private cursor: number;
   private readonly declined = new Map<string, number>();
   private readonly reserved = new Map<string, Reservation>();
   private readonly reservedIps = new Set<string>();
@@ -41,6 +48,7 @@ export class MemoryDhcpBackend implements DhcpBackend {
   constructor(private readonly opts: MemoryBackendOptions) {
     this.start = parseIpv4(opts.rangeStart);
     this.end = parseIpv4(opts.rangeEnd);
+    this.cursor = this.start;
     this.now = opts.now ?? Date.now;
     for (const r of opts.reservations ?? []) {
       const mac = normalizeMac(r.mac);
@@ -61,8 +69,39 @@ export class MemoryDhcpBackend implements DhcpBackend {
   }
 
   private holder(ip: string): string | undefined {
-    const t = this.now();
-    for (const [mac, l] of this.leases) if (l.ip === ip && l.expiresAt > t) return mac;
+    const mac = this.byIp.get(ip);
+    const l = mac === undefined ? undefined : this.leases.get(mac);
+    return l !== undefined && l.ip === ip && l.expiresAt > this.now() ? mac : undefined;
+  }
+
+  private setLease(mac: string, lease: Lease): void {
+    const prev = this.leases.get(mac);
+    if (prev && prev.ip !== lease.ip && this.byIp.get(prev.ip) === mac) {
+      this.byIp.delete(prev.ip);
+      this.cursor = this.start;
+    }
+    this.leases.set(mac, lease);
+    this.byIp.set(lease.ip, mac);
+  }
+
+  private deleteLease(mac: string): void {
+    const prev = this.leases.get(mac);
+    if (prev && this.byIp.get(prev.ip) === mac) this.byIp.delete(prev.ip);
+    this.leases.delete(mac);
+    this.cursor = this.start;
+  }
+
+  /** The next usable address from the cursor on, once round the range. */
+  private freeAddress(mac: string): string | undefined {
+    const size = this.end - this.start + 1;
+    for (let k = 0; k < size; k++) {
+      const n = this.start + ((this.cursor - this.start + k) % size);
+      const ip = formatIpv4(n);
+      if (this.usable(ip, mac)) {
+        this.cursor = n === this.end ? this.start : n + 1;
+        return ip;
+      }
+    }
     return undefined;
   }
 
@@ -82,13 +121,11 @@ export class MemoryDhcpBackend implements DhcpBackend {
     let ip: string | undefined;
     if (prev && this.usable(prev.ip, mac)) ip = prev.ip;
     else if (req.requestedIp !== undefined && this.usable(req.requestedIp, mac)) ip = req.requestedIp;
-    for (let n = this.start; ip === undefined && n <= this.end; n++) {
-      if (this.usable(formatIpv4(n), mac)) ip = formatIpv4(n);
-    }
+    ip ??= this.freeAddress(mac);
     if (ip === undefined) return Promise.reject(new YcError('RANGE_FULL', `no free address in ${this.opts.rangeStart}-${this.opts.rangeEnd}`));
     const holdUntil = this.now() + (this.opts.offerHoldSeconds ?? 60) * 1000;
     const bound = prev?.bound === true && prev.ip === ip;
-    this.leases.set(mac, { ip, bound, expiresAt: bound ? Math.max(prev.expiresAt, holdUntil) : holdUntil });
+    this.setLease(mac, { ip, bound, expiresAt: bound ? Math.max(prev.expiresAt, holdUntil) : holdUntil });
     return Promise.resolve(this.binding(mac, ip, lease));
   }
 
@@ -97,19 +134,19 @@ export class MemoryDhcpBackend implements DhcpBackend {
     const r = this.reserved.get(mac);
     if (r) return Promise.resolve(r.ip === ip ? this.binding(mac, ip, leaseSeconds) : null);
     if (!this.usable(ip, mac)) return Promise.resolve(null);
-    this.leases.set(mac, { ip, bound: true, expiresAt: this.now() + leaseSeconds * 1000 });
+    this.setLease(mac, { ip, bound: true, expiresAt: this.now() + leaseSeconds * 1000 });
     return Promise.resolve(this.binding(mac, ip, leaseSeconds));
   }
 
   release(macIn: string, ip: string): Promise<void> {
     const mac = normalizeMac(macIn);
-    if (this.leases.get(mac)?.ip === ip) this.leases.delete(mac);
+    if (this.leases.get(mac)?.ip === ip) this.deleteLease(mac);
     return Promise.resolve();
   }
 
   decline(macIn: string, ip: string): Promise<void> {
     const mac = normalizeMac(macIn);
-    if (this.leases.get(mac)?.ip === ip) this.leases.delete(mac);
+    if (this.leases.get(mac)?.ip === ip) this.deleteLease(mac);
     if (!this.reservedIps.has(ip)) this.declined.set(ip, this.now() + (this.opts.declineHoldSeconds ?? 600) * 1000);
     return Promise.resolve();
   }
