@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   busybox isc-dhcp-client dhcpcd-base   # real DHCP clients in lab tests
   tftp-hpa dnsutils curl   # TFTP, dig and HTTP clients in lab tests
   ipxe   # undionly.kpxe / ipxe.efi served over TFTP
-  qemu-system-x86 ipxe-qemu   # real firmware (SeaBIOS + iPXE ROM) PXE-boots from the lab in test/lab/firmware-boot
+  qemu-system-x86 ipxe-qemu ovmf   # real firmware (SeaBIOS + iPXE ROM, OVMF for UEFI) PXE-boots from the lab in test/lab/firmware-boot
   keepalived   # gateway VIP
   openssl   # certificates in the etcd TLS test
   postgresql-15 docker-registry   # stateful services run by the storage leader

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Agent } from './agent.js';
 import { loadAgentConfig } from './config.js';
+import { joinAtFirstStart } from './join.js';
 import { badInput } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 
@@ -8,6 +9,7 @@ import { createLogger } from '../lib/log.js';
 export async function agentCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   if (!values.config) throw badInput('agent: --config FILE is required');
+  await joinAtFirstStart(values.config);
   const config = loadAgentConfig(values.config);
   const logger = createLogger({ fields: { mac: config.mac } });
   const agent = new Agent(config, logger);

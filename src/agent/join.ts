@@ -1,6 +1,5 @@
 // Before the agent loads its config: an installed machine's first start redeems its join token (see
-// src/provision/join-client.ts). Wiring, in src/agent/command.ts before loadAgentConfig:
-//   await joinAtFirstStart(values.config);
+// src/provision/join-client.ts); src/agent/command.ts calls this before loadAgentConfig.
 import { createLogger, type Logger } from '../lib/log.js';
 import { ensureJoined, type EnsureJoined } from '../provision/join-client.js';
 
