@@ -4,7 +4,6 @@
 // Needs root; baselines from scripts/install-bench-deps.sh.
 // Usage: node --import tsx bench/dhcp.ts [--rates 2000,4500] [--seconds 10] [--clients 5000] [--servers etcd,memory,dnsmasq,kea]
 //        [--profile DIR] (ycluster servers run under node --cpu-prof, profiles written to DIR) [--no-probe]
-//        [--client-rcvbuf BYTES] (net.core.rmem_default of the client namespace only: perfdhcp's socket buffer)
 // ("etcd" runs twice: clients registered beforehand, and new clients; "memory" twice: reserved, and the pool.)
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,7 +24,6 @@ const { values } = parseArgs({
     servers: { type: 'string', default: 'etcd,memory,dnsmasq,kea' },
     profile: { type: 'string' },
     'no-probe': { type: 'boolean', default: false },
-    'client-rcvbuf': { type: 'string' },
   },
 });
 const rates = values.rates.split(',').map(Number).filter((r) => r > 0 && r <= 50_000);
@@ -79,9 +77,6 @@ async function makeNetwork(): Promise<void> {
   await ip(['-n', CLI, 'addr', 'add', `${RELAY_IP}/16`, 'dev', 'eth0']);
   await ip(['-n', SRV, 'link', 'set', 'eth0', 'up']);
   await ip(['-n', CLI, 'link', 'set', 'eth0', 'up']);
-  // Per network namespace on this kernel: changes only the namespace this run made (perfdhcp's socket).
-  const rcvbuf = values['client-rcvbuf'];
-  if (rcvbuf !== undefined) await run('ip', ['netns', 'exec', CLI, 'sysctl', '-q', '-w', `net.core.rmem_max=${Number(rcvbuf)}`, `net.core.rmem_default=${Number(rcvbuf)}`], { timeoutMs: 5000 });
 }
 
 /** Waits until something in the server namespace listens on UDP 67. */
@@ -255,7 +250,6 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nDHCP: perfdhcp as a relay (giaddr ${RELAY_IP}), ${clients} clients, ${seconds} s per run, same namespaces and veth for every server`);
-  if (values['client-rcvbuf'] !== undefined) console.log(`perfdhcp's namespace: net.core.rmem_default = ${values['client-rcvbuf']} bytes (default 212992)`);
   console.log('etcd: a fresh 3-member cluster in the server namespace per run. "known MACs": the clients registered as nodes');
   console.log('beforehand, each ACK waits for its lease in etcd; "new MACs": each client\'s first DISCOVER allocates a node.');
   console.log('drops % = DISCOVERs sent whose exchange did not end in an ACK. load = 1-min load average at the start.');
