@@ -9,6 +9,7 @@ import { encodeValue } from '../state/codec.js';
 import { keys } from '../state/keys.js';
 import type { ClusterConfig, NodeRecord, NodeType } from '../state/schema.js';
 import type { ClusterCache } from './cluster-cache.js';
+import { releasePaced } from './dhcp-pacing.js';
 
 /** etcd allows 128 compares and 128 operations per transaction; a node is three keys (three of each). */
 const MAX_NODES_PER_TXN = 40;
@@ -171,7 +172,8 @@ export class BatchAllocator {
         this.reservedIps.delete(parseIpv4(n.ip));
       }
     }
-    for (const { p, node } of planned) p.resolve(node);
+    // Their OFFERs leave in chunks: batches in flight together could otherwise send 160 at once.
+    releasePaced(planned, ({ p, node }) => p.resolve(node));
   }
 
   /** Lowest free number in a host name series (as firstFreeName), resuming after the last one handed out. */

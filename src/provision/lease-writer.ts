@@ -1,6 +1,7 @@
 import type { StateClient } from '../state/client.js';
 import { keys } from '../state/keys.js';
 import type { DhcpLease } from '../state/schema.js';
+import { releasePaced } from './dhcp-pacing.js';
 
 /** etcd's default limit of operations in one transaction. */
 const MAX_OPS = 128;
@@ -92,7 +93,8 @@ export class LeaseWriter {
             compare: [],
             puts: [...latest.values()].map((l) => ({ key: keys.dhcpLease(l.mac).key, value: leaseJson(l) })),
           });
-          for (const b of batch) b.done();
+          // The ACKs of a large commit leave in chunks (see releasePaced), not all in one burst.
+          releasePaced(batch, (b) => b.done());
         } catch (err) {
           this.counts.failedTxns++;
           for (const b of batch) b.done(err instanceof Error ? err : new Error(String(err)));
