@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labStorageRunDir } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
+import { isSameAlive, procRef } from '../../src/lab/proc.js';
 import { labDir } from '../../src/lab/registry.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
@@ -227,6 +228,28 @@ test('a frozen old leader (agent, watchdog and postgres stopped past the TTL) is
     await probeRun;
     await serving();
   }
+});
+
+test('the agent stops its Ceph daemons when it stops, and runs them again when it starts', async () => {
+  const leader = await serving();
+  const node = leader === 's5' ? 's4' : 's5';
+  const osd = node === 's4' ? '0' : '1';
+  const agent = await agentPid(name, node);
+  assert.ok(agent, 'agent pid');
+  assert.equal((await pidsWith(node, ['ceph-osd', '-i', osd])).length, 1, `osd.${osd} runs on ${node}`);
+  const ref = procRef(agent);
+  assert.ok(ref);
+  try {
+    process.kill(agent, 'SIGTERM');
+    // Zombies count as gone: PID 1 here reaps late.
+    await waitFor('the agent to exit', () => (isSameAlive(ref) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
+    assert.deepEqual(await pidsWith(node, ['ceph-osd', '-i', osd]), [], `the agent left osd.${osd} running`);
+  } finally {
+    await ycluster(['lab', 'start', name, node]);
+  }
+  // The cluster status may still show the old agent's last report for a moment: ask the new agent itself.
+  await waitFor(`osd.${osd} healthy under the new agent`, async () => ((await nodeChecks(node).catch(() => [])).find((c) => c.name === `ceph:osd.${osd}`)?.ok ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+  await waitHealthy();
 });
 
 async function curl(args: string[]): Promise<{ code: number; stdout: string }> {
