@@ -12,32 +12,65 @@ import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, RClass, RType, type DnsMessage } from 
 
 const OPT_LEN = 11;
 
+/** One precomputed answer; `name` is the lower-case wire name, `next` chains hash collisions. */
+interface Slot { name: Buffer; type: number; ready: Buffer; next: Slot | undefined }
+
+/**
+ * FNV-1a over the wire name folded to lower case (ASCII only, as DNS compares names), then the
+ * type: the lookup key is hashed from the packet's bytes without building a string.
+ */
+function hashQuestion(buf: Uint8Array, start: number, end: number, type: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    h = Math.imul(h ^ (b >= 0x41 && b <= 0x5a ? b | 0x20 : b), 0x01000193);
+  }
+  return Math.imul(h ^ type, 0x01000193) >>> 0;
+}
+
 export class AnswerCache {
   private constructor(
     readonly view: ZoneView,
-    private readonly byName: Map<string, Map<number, Buffer>>,
+    private readonly table: (Slot | undefined)[],
+    readonly size: number,
   ) {}
 
   static build(view: ZoneView): AnswerCache {
-    const byName = new Map<string, Map<number, Buffer>>();
+    const slots: Slot[] = [];
     for (const [name, types] of view.entries()) {
       const wire = nameToWire(name);
-      // Keys are compared after toLowerCase, which only matches DNS rules for ASCII.
-      if (wire.some((b) => b >= 0x80)) continue;
-      const entry = new Map<number, Buffer>();
+      // Lookups fold only ASCII case; names with other bytes (or escaped capitals) take the full path.
+      if (wire.some((b) => b >= 0x80 || (b >= 0x41 && b <= 0x5a))) continue;
       for (const type of new Set([...types.keys(), RType.A, RType.AAAA])) {
         const r = resolve(plainQuery(name, type), view);
-        if (r.kind === 'answer') entry.set(type, encodeMessage(r.response));
+        if (r.kind === 'answer') slots.push({ name: wire, type, ready: encodeMessage(r.response), next: undefined });
       }
-      byName.set(wire.toString('latin1'), entry);
     }
-    return new AnswerCache(view, byName);
+    let cap = 16;
+    while (cap < slots.length * 2) cap *= 2;
+    const table = new Array<Slot | undefined>(cap).fill(undefined);
+    for (const s of slots) {
+      const i = hashQuestion(s.name, 0, s.name.length, s.type) & (cap - 1);
+      s.next = table[i];
+      table[i] = s;
+    }
+    return new AnswerCache(view, table, slots.length);
   }
 
-  get size(): number {
-    let n = 0;
-    for (const e of this.byName.values()) n += e.size;
-    return n;
+  private find(msg: Buffer, nameEnd: number, type: number): Buffer | undefined {
+    const len = nameEnd - 12;
+    let s = this.table[hashQuestion(msg, 12, nameEnd, type) & (this.table.length - 1)];
+    for (; s; s = s.next) {
+      if (s.type !== type || s.name.length !== len) continue;
+      const name = s.name;
+      let i = 0;
+      for (; i < len; i++) {
+        const b = msg[12 + i]!;
+        if ((b >= 0x41 && b <= 0x5a ? b | 0x20 : b) !== name[i]) break;
+      }
+      if (i === len) return s.ready;
+    }
+    return undefined;
   }
 
   /** A ready response, or undefined for the slow path; `udp` limits the size to what the client accepts. */
@@ -74,7 +107,7 @@ export class AnswerCache {
         if (o > end) return undefined;
       }
     } else if (p !== len) return undefined;
-    const ready = this.byName.get(msg.toString('latin1', 12, nameEnd).toLowerCase())?.get(type);
+    const ready = this.find(msg, nameEnd, type);
     if (!ready) return undefined;
     const size = ready.length + (ar === 1 ? OPT_LEN : 0);
     if (udp && size > limit) return undefined;
