@@ -324,7 +324,9 @@ export class StorageLeaderRole implements LedRole {
     const running = (this.current?.services ?? []).map((s) => s.status());
     const since = this.leading?.since ?? new Date().toISOString();
     const missing = this.unavailable.map((u): ServiceStatus => ({ name: u.name, state: 'failed', pid: undefined, restarts: 0, healthy: false, lastError: u.unavailable, since }));
-    return [...running, ...missing];
+    // Volumes start concurrently, so start order varies: a stable order keeps health output and the published
+    // status (compared by fingerprint) from changing when nothing did.
+    return [...running, ...missing].sort((a, b) => a.name.localeCompare(b.name));
   }
 }
 
