@@ -13,7 +13,15 @@ import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, RClass, RType, type DnsMessage } from 
 const OPT_LEN = 11;
 
 /** One precomputed answer; `name` is the lower-case wire name, `next` chains hash collisions. */
-interface Slot { name: Buffer; type: number; ready: Buffer; next: Slot | undefined }
+interface Slot {
+  name: Buffer;
+  type: number;
+  ready: Buffer;
+  next: Slot | undefined;
+  /** answerShared()'s reusable replies, without and with OPT. */
+  plain?: Buffer | undefined;
+  withOpt?: Buffer | undefined;
+}
 
 /**
  * FNV-1a over the wire name folded to lower case (ASCII only, as DNS compares names), then the
@@ -57,7 +65,7 @@ export class AnswerCache {
     return new AnswerCache(view, table, slots.length);
   }
 
-  private find(msg: Buffer, nameEnd: number, type: number): Buffer | undefined {
+  private find(msg: Buffer, nameEnd: number, type: number): Slot | undefined {
     const len = nameEnd - 12;
     let s = this.table[hashQuestion(msg, 12, nameEnd, type) & (this.table.length - 1)];
     for (; s; s = s.next) {
@@ -68,13 +76,59 @@ export class AnswerCache {
         const b = msg[12 + i]!;
         if ((b >= 0x41 && b <= 0x5a ? b | 0x20 : b) !== name[i]) break;
       }
-      if (i === len) return s.ready;
+      if (i === len) return s;
     }
     return undefined;
   }
 
   /** A ready response, or undefined for the slow path; `udp` limits the size to what the client accepts. */
   answer(msg: Buffer, udp: boolean): Buffer | undefined {
+    const s = this.match(msg, udp);
+    if (!s) return undefined;
+    const out = replyBase(s.ready, this.mOpt);
+    patch(out, s.ready, msg, this.mNameEnd, this.mOpt, this.mDo);
+    return out;
+  }
+
+  /**
+   * Like answer() for UDP, but the bytes are the cache's own: the same buffer comes back, repatched,
+   * for the next query of this name and type. Use it only when the reply is consumed at once (a send
+   * that completed), and call keepLastShared() when it was not (a send left queued).
+   */
+  answerShared(msg: Buffer): Buffer | undefined {
+    const s = this.match(msg, true);
+    if (!s) return undefined;
+    const opt = this.mOpt;
+    let out = opt ? s.withOpt : s.plain;
+    if (!out) {
+      out = replyBase(s.ready, opt);
+      if (opt) s.withOpt = out;
+      else s.plain = out;
+    }
+    patch(out, s.ready, msg, this.mNameEnd, opt, this.mDo);
+    this.lastSlot = s;
+    this.lastOpt = opt;
+    return out;
+  }
+
+  /** The last answerShared() buffer is still in use: its slot gets a new one next time. */
+  keepLastShared(): void {
+    const s = this.lastSlot;
+    if (!s) return;
+    if (this.lastOpt) s.withOpt = undefined;
+    else s.plain = undefined;
+    this.lastSlot = undefined;
+  }
+
+  // What match() found besides the slot, kept in fields so the hot path allocates no result object.
+  private mNameEnd = 0;
+  private mOpt = false;
+  private mDo = false;
+  private lastSlot: Slot | undefined;
+  private lastOpt = false;
+
+  /** Validates a plain query and finds its precomputed answer; undefined sends it down the full path. */
+  private match(msg: Buffer, udp: boolean): Slot | undefined {
     const len = msg.length;
     if (len < 17 || (msg[2]! & 0xf8) !== 0) return undefined;
     if (msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return undefined;
@@ -107,36 +161,39 @@ export class AnswerCache {
         if (o > end) return undefined;
       }
     } else if (p !== len) return undefined;
-    const ready = this.find(msg, nameEnd, type);
-    if (!ready) return undefined;
-    const size = ready.length + (ar === 1 ? OPT_LEN : 0);
-    if (udp && size > limit) return undefined;
-    const out = Buffer.allocUnsafe(size);
-    ready.copy(out);
-    out[0] = msg[0]!;
-    out[1] = msg[1]!;
-    out[2] = (ready[2]! & 0xfe) | (msg[2]! & 0x01);
-    out[3] = (ready[3]! & 0xef) | (msg[3]! & 0x10);
-    msg.copy(out, 12, 12, nameEnd);
-    if (ar === 1) {
-      const arCount = ((out[10]! << 8) | out[11]!) + 1;
-      out[10] = arCount >> 8;
-      out[11] = arCount & 0xff;
-      let o = ready.length;
-      out[o++] = 0;
-      out[o++] = 0;
-      out[o++] = RType.OPT;
-      out[o++] = EDNS_UDP_SIZE >> 8;
-      out[o++] = EDNS_UDP_SIZE & 0xff;
-      out[o++] = 0;
-      out[o++] = 0;
-      out[o++] = dnssecOk ? 0x80 : 0;
-      out[o++] = 0;
-      out[o++] = 0;
-      out[o] = 0;
-    }
-    return out;
+    const s = this.find(msg, nameEnd, type);
+    if (!s) return undefined;
+    if (udp && s.ready.length + (ar === 1 ? OPT_LEN : 0) > limit) return undefined;
+    this.mNameEnd = nameEnd;
+    this.mOpt = ar === 1;
+    this.mDo = dnssecOk;
+    return s;
   }
+}
+
+/** The precomputed answer, with our OPT record appended when the query had one. */
+function replyBase(ready: Buffer, opt: boolean): Buffer {
+  if (!opt) return Buffer.from(ready);
+  const out = Buffer.alloc(ready.length + OPT_LEN);
+  out.set(ready);
+  const arCount = ((out[10]! << 8) | out[11]!) + 1;
+  out[10] = arCount >> 8;
+  out[11] = arCount & 0xff;
+  const o = ready.length;
+  out[o + 2] = RType.OPT;
+  out[o + 3] = EDNS_UDP_SIZE >> 8;
+  out[o + 4] = EDNS_UDP_SIZE & 0xff;
+  return out;
+}
+
+/** The per-query bytes: ID, RD and CD echoed, the question's case, the DO bit. */
+function patch(out: Buffer, ready: Buffer, msg: Buffer, nameEnd: number, opt: boolean, dnssecOk: boolean): void {
+  out[0] = msg[0]!;
+  out[1] = msg[1]!;
+  out[2] = (ready[2]! & 0xfe) | (msg[2]! & 0x01);
+  out[3] = (ready[3]! & 0xef) | (msg[3]! & 0x10);
+  for (let i = 12; i < nameEnd; i++) out[i] = msg[i]!;
+  if (opt) out[ready.length + 7] = dnssecOk ? 0x80 : 0;
 }
 
 function plainQuery(name: string, type: number): DnsMessage {

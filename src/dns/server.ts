@@ -75,16 +75,20 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const { udp, tcp, port } = await bindBoth(opts.port ?? 53, opts.bindAddress ?? '0.0.0.0');
   udp.on('message', (msg, rinfo) => {
     counters.queries_udp!++;
-    // The common case inline: no closure, no result object, one send.
+    // The common case inline: no closure, no result object, no allocation, one send.
     let fast;
+    const c = current();
     try {
-      fast = current().answer(msg, true);
+      fast = c.answerShared(msg);
     } catch (err) {
       log.error('DNS fast path failed', { error: errorMessage(err) });
     }
     if (fast) {
       counters.answered_fast!++;
       udp.send(fast, rinfo.port, rinfo.address);
+      // The kernel took a copy unless the send was queued (socket buffer full): then the queued
+      // buffer must stay as it is, and the next answer for this name gets a new one.
+      if (udp.getSendQueueCount() !== 0) c.keepLastShared();
       return;
     }
     onMessage(msg, 'udp', rinfo.address, (reply) => udp.send(reply, rinfo.port, rinfo.address));
