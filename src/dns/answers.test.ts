@@ -34,7 +34,7 @@ test('answerShared gives the same bytes as answer, reusing one buffer per name, 
     again.writeUInt16BE(0xbeef, 0);
     const reused = cache.answerShared(again);
     assert.equal(reused, shared, 'not reused');
-    assert.equal(reused!.readUInt16BE(0), 0xbeef);
+    assert.equal(reused.readUInt16BE(0), 0xbeef);
   }
   // The slow path stays the slow path.
   assert.equal(cache.answerShared(wire('nope.cluster.test', RType.A, 9)), undefined);
