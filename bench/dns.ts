@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,17 +59,30 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-interface Figures { qps: number; avgMs: number; sdMs: number; sent: number; lost: number }
+interface Figures { qps: number; avgMs: number; sdMs: number; sent: number; lost: number; userUs: number; sysUs: number }
 
-async function dnsperf(port: number, queryFile: string, seconds: number): Promise<Figures> {
+/** A process's user and system CPU so far, in clock ticks (/proc/PID/stat fields 14 and 15). */
+function cpuTicks(pid: number): [number, number] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(f[11]), Number(f[12])];
+}
+
+/** dnsperf against one server, with the server's CPU time per answered query (less sensitive to other load than queries/s). */
+async function dnsperf(port: number, pid: number, queryFile: string, seconds: number, tick: number): Promise<Figures> {
+  const before = cpuTicks(pid);
   const r = await run('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds)], { timeoutMs: (seconds + 20) * 1000 });
+  const after = cpuTicks(pid);
   const num = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? NaN);
+  const done = num(/Queries completed:\s+(\d+)/);
   return {
     qps: num(/Queries per second:\s+([\d.]+)/),
     avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
     sdMs: num(/Latency StdDev \(s\):\s+([\d.]+)/) * 1000,
     sent: num(/Queries sent:\s+(\d+)/),
     lost: num(/Queries lost:\s+(\d+)/),
+    userUs: ((after[0] - before[0]) * tick) / done,
+    sysUs: ((after[1] - before[1]) * tick) / done,
   };
 }
 
@@ -99,6 +112,7 @@ async function main(): Promise<void> {
     const ours = await startChild(process.execPath, ['--import', 'tsx', self, '--serve'], /PORT (\d+)/, children);
     const oursPort = Number(ours[1]);
     const dmPort = await freePort();
+    const dmIndex = children.length;
     await startChild('dnsmasq', [
       '--no-daemon', '--conf-file=/dev/null', `--port=${dmPort}`, '--listen-address=127.0.0.1', '--bind-interfaces',
       '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DOMAIN}/`, '--pid-file', '--user=root', '--group=root',
@@ -108,13 +122,15 @@ async function main(): Promise<void> {
       const a = await run('dig', ['@127.0.0.1', '-p', String(port), '+short', '+time=2', '+tries=1', `n7.${DOMAIN}`], { timeoutMs: 5000 });
       if (a.stdout.trim() !== HOSTS[6]!.ip) throw new Error(`server on port ${port} answered "${a.stdout.trim()}"`);
     }
+    const tickUs = 1e6 / Number((await run('getconf', ['CLK_TCK'])).stdout.trim());
     const results: Record<string, Figures> = {};
-    results.ycluster = await dnsperf(oursPort, queryFile, seconds);
-    results.dnsmasq = await dnsperf(dmPort, queryFile, seconds);
+    results.ycluster = await dnsperf(oursPort, children[0]!.pid!, queryFile, seconds, tickUs);
+    results.dnsmasq = await dnsperf(dmPort, children[dmIndex]!.pid!, queryFile, seconds, tickUs);
     console.log(`DNS, 300 hosts, ${HOSTS.length * 2} distinct A+PTR queries, dnsperf ${seconds} s each on 127.0.0.1`);
-    console.log('server      queries/s   avg ms   stddev ms   sent       lost');
+    console.log('server      queries/s   avg ms   stddev ms   sent       lost   server CPU us/query (user+sys)');
     for (const [name, f] of Object.entries(results)) {
-      console.log(`${name.padEnd(10)}  ${f.qps.toFixed(0).padStart(9)}   ${f.avgMs.toFixed(3).padStart(6)}   ${f.sdMs.toFixed(3).padStart(9)}   ${String(f.sent).padEnd(9)}  ${f.lost}`);
+      const cpu = `${(f.userUs + f.sysUs).toFixed(2)} (${f.userUs.toFixed(2)}+${f.sysUs.toFixed(2)})`;
+      console.log(`${name.padEnd(10)}  ${f.qps.toFixed(0).padStart(9)}   ${f.avgMs.toFixed(3).padStart(6)}   ${f.sdMs.toFixed(3).padStart(9)}   ${String(f.sent).padEnd(9)}  ${String(f.lost).padEnd(5)}  ${cpu}`);
     }
   } finally {
     await Promise.all(children.map(stop));
