@@ -11,12 +11,17 @@ import { labVolumesDir } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
-import { labStatus, overlaps, readJournals, uniqueLabName, waitForLeader, ycluster } from '../helpers/lab.js';
-import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
+import { uniqueLabName, ycluster } from '../helpers/lab.js';
+import { StorageHarness } from './storage-harness.js';
+import { STORAGE_VIP, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
 
 const name = uniqueLabName('yst');
 const deaths = new Map<string, number>();
-let nextId = 1;
+const harness = new StorageHarness(name);
+const serving = (not?: string): Promise<string> => harness.serving(not);
+const ids = (): Promise<Set<number>> => harness.ids();
+const waitHealthy = (): Promise<void> => harness.waitHealthy();
+const withWriter = (excused: () => string | undefined, fault: (w: Writer) => Promise<void>): Promise<Writer> => harness.withWriter(excused, fault);
 
 before(async () => {
   const up = await ycluster(['lab', 'up', '--name', name, '--core', '3', '--storage', '1', '--compute', '1'], 180_000);
@@ -31,52 +36,10 @@ after(async () => {
   assert.equal(down.code, 0, down.stderr);
 });
 
-async function serving(not?: string): Promise<string> {
-  const leader = await waitForLeader(name, 'storage', not, 40_000);
-  await waitFor('postgres through the storage VIP', async () => ((await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 });
-  return leader;
-}
-
-async function ids(): Promise<Set<number>> {
-  const r = await psql(name, 'SELECT id FROM t', { timeoutS: 5 });
-  assert.ok(r.ok, r.err);
-  return new Set(r.out.split('\n').filter(Boolean).map(Number));
-}
-
-async function allAckedPresent(w: Writer): Promise<void> {
-  const have = await ids();
-  const missing = w.acked.filter((id) => !have.has(id));
-  assert.deepEqual(missing, [], `acknowledged rows lost: ${missing.join(',')}`);
-}
-
-async function waitHealthy(): Promise<void> {
-  await waitFor('lab healthy', async () => ((await labStatus(name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
-}
-
-/** Runs a fault with a writer and a VIP watch around it; returns the writer after it has seen writes resume. */
-async function withWriter(excused: () => string | undefined, fault: (w: Writer) => Promise<void>): Promise<Writer> {
-  const start = nextId;
-  nextId += 100_000;
-  const w = new Writer(name, 't', start);
-  const watch = new VipWatch(name, excused);
-  try {
-    await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
-    await fault(w);
-    const n = w.acked.length;
-    await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 40_000, intervalMs: 50 });
-  } finally {
-    await w.stop();
-    const doubles = await watch.stop();
-    assert.deepEqual(doubles.slice(0, 5), [], 'a VIP was on two nodes at once');
-  }
-  await allAckedPresent(w);
-  return w;
-}
-
 test('PostgreSQL and the registry answer through the storage VIP, held by the storage leader alone', async () => {
   const leader = await serving();
   assert.deepEqual(await holders(name, STORAGE_VIP), [leader]);
-  const r = await psql(name, `INSERT INTO t(id) VALUES (${nextId++}) RETURNING id`);
+  const r = await psql(name, `INSERT INTO t(id) VALUES (${harness.takeId()}) RETURNING id`);
   assert.ok(r.ok, r.err);
   const v2 = await inNode(name, 'c1', 'curl', ['-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${STORAGE_VIP}:5000/v2/`]);
   assert.equal(v2.stdout, '200');
@@ -145,19 +108,7 @@ test('kill -9 of the storage leader (power off): writes resume on another node; 
 });
 
 test('partition of the storage leader: it drops the VIP and stops postgres; another node serves every acknowledged row', async () => {
-  const leader = await serving();
-  try {
-    await withWriter(() => undefined, async () => {
-      assert.equal((await ycluster(['lab', 'partition', name, leader])).code, 0);
-      await serving(leader);
-    });
-    assert.deepEqual(await holders(name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
-    assert.deepEqual(await postgresOn(name, leader), [], 'no postgres on the partitioned node');
-  } finally {
-    await ycluster(['lab', 'heal', name, leader]);
-    await waitHealthy();
-  }
-  assert.deepEqual(overlaps(readJournals(name), 'storage', deaths), []);
+  await harness.partitionCase(await serving(), deaths);
 });
 
 test('SIGSTOP of the leader agent longer than the TTL: another leader serves; after SIGCONT the old one stops and its writes never reach the volume', async () => {
@@ -174,7 +125,7 @@ test('SIGSTOP of the leader agent longer than the TTL: another leader serves; af
         throw new Error(`${err instanceof Error ? err.message : String(err)}\n${storageLogs()}`);
       });
       // The old postgres still runs and may accept a write sent to its own address: it must land in a fenced copy.
-      staleId = nextId++;
+      staleId = harness.takeId();
       await psql(name, `INSERT INTO t(id) VALUES (${staleId})`, { host: leaderIp(leader), timeoutS: 2 });
       process.kill(pid, 'SIGCONT');
       await waitFor('old leader released its VIP and postgres', async () => {
@@ -196,21 +147,7 @@ test('SIGSTOP of the leader agent longer than the TTL: another leader serves; af
 });
 
 test('drain: planned switchover keeps every row; write unavailability is short', async () => {
-  const leader = await serving();
-  const before = (await ids()).size;
-  let w: Writer | undefined;
-  try {
-    w = await withWriter(() => undefined, async () => {
-      const d = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', leader]);
-      assert.equal(d.code, 0, d.stderr);
-      await serving(leader);
-    });
-    assert.equal((await ids()).size, before + w.acked.length, 'rows before + rows acknowledged during the switchover');
-    // The goal is 1 s (bench/storage-failover.ts measures it); a loaded CI machine gets some slack here.
-    assert.ok(w.longestGap() < 3000, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
-  } finally {
-    await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
-  }
+  await harness.drainCase(await serving());
 });
 
 async function curl(args: string[]): Promise<{ code: number; stdout: string }> {

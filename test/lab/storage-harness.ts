@@ -1,0 +1,111 @@
+// What the storage lab tests share, whatever the volume driver: waiting for service through the VIP, a writer and
+// a VIP watch around a fault, and the partition and drain cases themselves (test/lab/storage.test.ts runs them on
+// loop volumes, test/lab/storage-ceph-faults.test.ts on Ceph).
+import assert from 'node:assert/strict';
+import { waitFor } from '../../src/lib/time.js';
+import { labStatus, overlaps, readJournals, waitForLeader, ycluster } from '../helpers/lab.js';
+import { STORAGE_VIP, VipWatch, Writer, holders, postgresOn, psql } from './storage-probe.js';
+
+export class StorageHarness {
+  /** Row ids handed out to writers; each writer takes a block of its own. */
+  private nextId = 1;
+
+  constructor(readonly name: string) {}
+
+  takeId(): number {
+    return this.nextId++;
+  }
+
+  /** The storage leader, once PostgreSQL answers through the VIP (optionally: a leader other than `not`). */
+  async serving(not?: string): Promise<string> {
+    const leader = await waitForLeader(this.name, 'storage', not, 40_000);
+    await waitFor('postgres through the storage VIP', async () => ((await psql(this.name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 });
+    return leader;
+  }
+
+  async ids(): Promise<Set<number>> {
+    const r = await psql(this.name, 'SELECT id FROM t', { timeoutS: 5 });
+    assert.ok(r.ok, r.err);
+    return new Set(r.out.split('\n').filter(Boolean).map(Number));
+  }
+
+  async allAckedPresent(w: Writer): Promise<void> {
+    const have = await this.ids();
+    const missing = w.acked.filter((id) => !have.has(id));
+    assert.deepEqual(missing, [], `acknowledged rows lost: ${missing.join(',')}`);
+  }
+
+  async waitHealthy(): Promise<void> {
+    await waitFor('lab healthy', async () => ((await labStatus(this.name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+  }
+
+  async drain(node: string, on: boolean): Promise<void> {
+    const r = await ycluster(['lab', 'exec', this.name, 's1', '--', 'ycluster', 'node', on ? 'drain' : 'undrain', node]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+
+  /** Moves the storage leader to `node` by a planned switchover: every other candidate drained for a moment. */
+  async leaderTo(node: string, candidates: readonly string[]): Promise<void> {
+    if ((await this.serving()) === node) return;
+    const others = candidates.filter((n) => n !== node);
+    await Promise.all(others.map((n) => this.drain(n, true)));
+    try {
+      await waitFor(`the storage leader on ${node}`, async () => ((await labStatus(this.name)).leaders.storage === node ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+    } finally {
+      await Promise.all(others.map((n) => this.drain(n, false)));
+    }
+    assert.equal(await this.serving(), node);
+  }
+
+  /** Runs a fault with a writer and a VIP watch around it; returns the writer after it has seen writes resume. */
+  async withWriter(excused: () => string | undefined, fault: (w: Writer) => Promise<void>): Promise<Writer> {
+    const start = this.nextId;
+    this.nextId += 100_000;
+    const w = new Writer(this.name, 't', start);
+    const watch = new VipWatch(this.name, excused);
+    try {
+      await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+      await fault(w);
+      const n = w.acked.length;
+      await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 40_000, intervalMs: 50 });
+    } finally {
+      await w.stop();
+      const doubles = await watch.stop();
+      assert.deepEqual(doubles.slice(0, 5), [], 'a VIP was on two nodes at once');
+    }
+    await this.allAckedPresent(w);
+    return w;
+  }
+
+  /** Partition of the leader: it drops the VIP and stops postgres; another node serves every acknowledged row. */
+  async partitionCase(leader: string, deaths: Map<string, number> = new Map()): Promise<void> {
+    try {
+      await this.withWriter(() => undefined, async () => {
+        assert.equal((await ycluster(['lab', 'partition', this.name, leader])).code, 0);
+        await this.serving(leader);
+      });
+      assert.deepEqual(await holders(this.name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
+      assert.deepEqual(await postgresOn(this.name, leader), [], 'no postgres on the partitioned node');
+    } finally {
+      await ycluster(['lab', 'heal', this.name, leader]);
+      await this.waitHealthy();
+    }
+    assert.deepEqual(overlaps(readJournals(this.name), 'storage', deaths), []);
+  }
+
+  /** Drain of the leader: a planned switchover keeps every row, and writes stop only briefly. */
+  async drainCase(leader: string): Promise<void> {
+    const before = (await this.ids()).size;
+    try {
+      const w = await this.withWriter(() => undefined, async () => {
+        await this.drain(leader, true);
+        await this.serving(leader);
+      });
+      assert.equal((await this.ids()).size, before + w.acked.length, 'rows before + rows acknowledged during the switchover');
+      // The goal is 1 s (bench/storage-failover.ts measures it); a loaded CI machine gets some slack here.
+      assert.ok(w.longestGap() < 3000, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
+    } finally {
+      await this.drain(leader, false);
+    }
+  }
+}
