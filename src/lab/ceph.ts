@@ -7,26 +7,34 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { badInput } from '../lib/errors.js';
 
 export interface Cmd {
   command: string;
   args: string[];
 }
 
+/** One monitor: its id (a, b, c, ...) and the address it binds (msgr v1, port monPort). */
+export interface CephMon {
+  id: string;
+  ip: string;
+}
+
 export interface CephLab {
   dir: string;
   conf: string;
-  /** Holds mon., client.admin and mgr.x: the mon imports it at mkfs, clients use client.admin. */
+  /** Holds mon., client.admin and mgr.x: every mon imports it at mkfs, clients use client.admin. */
   keyring: string;
   fsid: string;
-  monIp: string;
+  /** Every mon of the monmap; quorum is a majority of them. */
+  mons: CephMon[];
   monPort: number;
 }
 
 export interface CephConfigInput {
   dir: string;
   fsid: string;
-  monIp: string;
+  mons: readonly CephMon[];
   monPort: number;
   objectstore: 'memstore' | 'bluestore';
   poolSize: number;
@@ -51,7 +59,7 @@ export function cephConfigText(c: CephConfigInput): string {
   const d = c.dir;
   return `[global]
 fsid = ${c.fsid}
-mon_host = [v1:${c.monIp}:${c.monPort}]
+mon_host = ${c.mons.map((m) => `[v1:${m.ip}:${c.monPort}]`).join(',')}
 ms_bind_msgr2 = false
 ms_bind_ipv4 = true
 ms_bind_ipv6 = false
@@ -84,6 +92,10 @@ osd_heartbeat_grace = 6
 mon_osd_min_down_reporters = 1
 mon_osd_reporter_subtree_level = osd
 mon_osd_adjust_heartbeat_grace = false
+# With several mons a dead leader costs a lease timeout (mon_lease x 2) plus an election that waits
+# mon_election_timeout for the dead mon's ack: about 8 s instead of 15 s with the defaults (5 s each).
+mon_lease = 3
+mon_election_timeout = 2
 # Bluestore on a sparse file under osd_data: survives kill -9 (memstore keeps data only in RAM), small cache.
 bluestore_block_create = true
 bluestore_block_size = ${c.bluestoreBlockBytes ?? 4294967296}
@@ -110,16 +122,24 @@ function keyringText(entries: { entity: string; key: string; caps: Record<string
     .join('');
 }
 
-/** Writes ceph.conf and the keyring under labDir/ceph; returns where they are. */
+/**
+ * Writes ceph.conf and the keyring under labDir/ceph; returns where they are. `mons` is one address (mon "a",
+ * as a single-host test uses) or every mon with its id; all share monPort, each on its own address.
+ */
 export async function cephLabConfig(
   labDir: string,
-  monIp: string,
+  mons: string | readonly CephMon[],
   opts: { monPort?: number; objectstore?: 'memstore' | 'bluestore'; poolSize?: number; publicNetwork?: string } = {},
 ): Promise<CephLab> {
+  const list = typeof mons === 'string' ? [{ id: 'a', ip: mons }] : [...mons];
+  if (list.length === 0) throw badInput('a Ceph cluster needs at least one mon');
+  if (new Set(list.map((m) => m.id)).size !== list.length || new Set(list.map((m) => m.ip)).size !== list.length) {
+    throw badInput(`mon ids and addresses must be unique: ${list.map((m) => `${m.id}=${m.ip}`).join(' ')}`);
+  }
   const dir = join(labDir, 'ceph');
   for (const sub of ['run', 'log', 'mon', 'mgr', 'osd']) await mkdir(join(dir, sub), { recursive: true });
-  const lab: CephLab = { dir, conf: join(dir, 'ceph.conf'), keyring: join(dir, 'keyring'), fsid: randomUUID(), monIp, monPort: opts.monPort ?? 6789 };
-  await writeFile(lab.conf, cephConfigText({ dir, fsid: lab.fsid, monIp, monPort: lab.monPort, objectstore: opts.objectstore ?? 'memstore', poolSize: opts.poolSize ?? 1, publicNetwork: opts.publicNetwork ?? `${monIp}/32` }));
+  const lab: CephLab = { dir, conf: join(dir, 'ceph.conf'), keyring: join(dir, 'keyring'), fsid: randomUUID(), mons: list, monPort: opts.monPort ?? 6789 };
+  await writeFile(lab.conf, cephConfigText({ dir, fsid: lab.fsid, mons: list, monPort: lab.monPort, objectstore: opts.objectstore ?? 'memstore', poolSize: opts.poolSize ?? 1, publicNetwork: opts.publicNetwork ?? `${list[0]!.ip}/32` }));
   const all = 'allow *';
   await writeFile(lab.keyring, keyringText([
     { entity: 'mon.', key: cephSecret(), caps: { mon: all } },
@@ -129,20 +149,28 @@ export async function cephLabConfig(
   return lab;
 }
 
-/** One mon ("a") and one mgr ("x") on a core node: setup runs once, in order; run are the daemons. */
-export function monMgrCommands(lab: CephLab): { setup: Cmd[]; run: Cmd[] } {
+/** The initial monmap with every mon (written to ceph/monmap); each mon's --mkfs reads it. */
+export function monmapCommand(lab: CephLab): Cmd {
+  const add = lab.mons.flatMap((m) => ['--addv', m.id, `[v1:${m.ip}:${lab.monPort}]`]);
+  return { command: 'monmaptool', args: ['--create', '--clobber', '--fsid', lab.fsid, ...add, join(lab.dir, 'monmap')] };
+}
+
+/** One mon's store, made from the shared monmap and keyring; then `run` starts it in the foreground. */
+export function monCommands(lab: CephLab, id: string): { setup: Cmd[]; run: Cmd } {
+  if (!lab.mons.some((m) => m.id === id)) throw badInput(`mon ${id} is not in the monmap (${lab.mons.map((m) => m.id).join(', ')})`);
   const c = ['-c', lab.conf];
-  const monmap = join(lab.dir, 'monmap');
   return {
-    setup: [
-      { command: 'monmaptool', args: ['--create', '--clobber', '--fsid', lab.fsid, '--addv', 'a', `[v1:${lab.monIp}:${lab.monPort}]`, monmap] },
-      { command: 'ceph-mon', args: [...c, '--mkfs', '-i', 'a', '--monmap', monmap, '--keyring', lab.keyring] },
-      { command: 'mkdir', args: ['-p', join(lab.dir, 'mgr', 'ceph-x')] },
-    ],
-    run: [
-      { command: 'ceph-mon', args: [...c, '-f', '-i', 'a'] },
-      { command: 'ceph-mgr', args: [...c, '-f', '-i', 'x'] },
-    ],
+    setup: [{ command: 'ceph-mon', args: [...c, '--mkfs', '-i', id, '--monmap', join(lab.dir, 'monmap'), '--keyring', lab.keyring] }],
+    run: { command: 'ceph-mon', args: [...c, '-f', '-i', id] },
+  };
+}
+
+/** Every mon and one mgr ("x") on one host: setup runs once, in order; run are the daemons (mons first). */
+export function monMgrCommands(lab: CephLab): { setup: Cmd[]; run: Cmd[] } {
+  const mons = lab.mons.map((m) => monCommands(lab, m.id));
+  return {
+    setup: [monmapCommand(lab), ...mons.flatMap((m) => m.setup), { command: 'mkdir', args: ['-p', join(lab.dir, 'mgr', 'ceph-x')] }],
+    run: [...mons.map((m) => m.run), { command: 'ceph-mgr', args: ['-c', lab.conf, '-f', '-i', 'x'] }],
   };
 }
 

@@ -45,20 +45,24 @@ export function etcdMembers(plan: readonly LabNode[]): { name: string; ip: strin
 export const LAB_SUBNET = '10.0.0.0/24';
 
 export interface CephPlacement {
-  /** Runs mon "a" and mgr "x": the first core node. */
+  /** Runs mon "a" and the one mgr "x" (the first core node); the bootstrap's admin commands run there. */
   monNode: string;
-  monIp: string;
-  /** One OSD per storage node (ids from 0); with no storage node, one on the mon's node. */
+  /** One mon per core node (ids a, b, c, ... in plan order): quorum survives any one of three. */
+  mons: { node: string; id: string; ip: string }[];
+  /** One OSD per storage node (ids from 0); with no storage node, one on the first core node. */
   osds: { node: string; id: number }[];
   /** Replicas of the rbd pool: one per OSD. */
   poolSize: number;
 }
 
 export function planCeph(plan: readonly LabNode[]): CephPlacement {
-  const mon = plan.find((n) => n.type === 'core');
-  if (!mon) throw new Error('a Ceph lab needs a core node for the mon');
+  const core = plan.filter((n) => n.type === 'core');
+  const first = core[0];
+  if (!first) throw new Error('a Ceph lab needs a core node for the mon');
+  if (core.length > 26) throw new Error(`a Ceph lab names its mons a..z: ${core.length} core nodes are too many`);
+  const mons = core.map((n, i) => ({ node: n.node, id: String.fromCharCode(97 + i), ip: n.ip }));
   const storage = plan.filter((n) => n.type === 'storage');
-  const osdNodes = storage.length > 0 ? storage : [mon];
+  const osdNodes = storage.length > 0 ? storage : [first];
   const osds = osdNodes.map((n, id) => ({ node: n.node, id }));
-  return { monNode: mon.node, monIp: mon.ip, osds, poolSize: Math.max(1, osds.length) };
+  return { monNode: first.node, mons, osds, poolSize: Math.max(1, osds.length) };
 }
