@@ -142,7 +142,7 @@ export async function labUp(o: UpOptions): Promise<{ name: string; apiPort: numb
     await createLabNetwork(name, { cidrPrefix: 24, adminIp: ADMIN_IP });
     for (const n of plan) await addNode(name, n.node, n.ip, 24, n.mac);
     const ceph = o.ceph ? await setupLabCeph(name, plan, say) : undefined;
-    if (ceph) say(`ceph made: mon.a and mgr.x on ${ceph.placement.monNode}; ${ceph.placement.osds.map((x) => `osd.${x.id} on ${x.node}`).join(', ')}`);
+    if (ceph) say(`ceph made: ${ceph.placement.mons.map((m) => `mon.${m.id} on ${m.node}`).join(', ')}, mgr.x on ${ceph.placement.monNode}; ${ceph.placement.osds.map((x) => `osd.${x.id} on ${x.node}`).join(', ')}`);
     for (const n of plan) writeAgentConfig(name, plan, n, ceph);
     say('network ready; starting agents (core agents start the etcd members)');
     for (const n of plan) startAgent(name, n.node);
