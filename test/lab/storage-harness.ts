@@ -78,32 +78,46 @@ export class StorageHarness {
   }
 
   /** Partition of the leader: it drops the VIP and stops postgres; another node serves every acknowledged row. */
-  async partitionCase(leader: string, deaths: Map<string, number> = new Map()): Promise<void> {
+  async partitionCase(leader: string, opts: { deaths?: Map<string, number>; cephVolumes?: boolean } = {}): Promise<void> {
     try {
       await this.withWriter(() => undefined, async () => {
         assert.equal((await ycluster(['lab', 'partition', this.name, leader])).code, 0);
         await this.serving(leader);
       });
       assert.deepEqual(await holders(this.name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
-      assert.deepEqual(await postgresOn(this.name, leader), [], 'no postgres on the partitioned node');
+      if (!opts.cephVolumes) await this.noPostgresOn(leader);
     } finally {
       await ycluster(['lab', 'heal', this.name, leader]);
-      await this.waitHealthy();
+      // Cut off from Ceph, the old leader's postgres sits in I/O to its volume (it cannot write: no OSD answers it,
+      // and its client is blocklisted once the successor breaks the lock) until the partition heals; then its node
+      // cleans up, and keeps its storage alarms for five minutes on purpose, so only service is awaited.
+      if (opts.cephVolumes) {
+        await this.serving();
+        await this.noPostgresOn(leader);
+      } else await this.waitHealthy();
     }
-    assert.deepEqual(overlaps(readJournals(this.name), 'storage', deaths), []);
+    assert.deepEqual(overlaps(readJournals(this.name), 'storage', opts.deaths ?? new Map<string, number>()), []);
+  }
+
+  async noPostgresOn(node: string): Promise<void> {
+    await waitFor(`no postgres on ${node}`, async () => ((await postgresOn(this.name, node)).length === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
   }
 
   /** Drain of the leader: a planned switchover keeps every row, and writes stop only briefly. */
-  async drainCase(leader: string): Promise<void> {
-    const before = (await this.ids()).size;
+  async drainCase(leader: string, maxGapMs = 3000): Promise<void> {
+    const before = await this.ids();
     try {
       const w = await this.withWriter(() => undefined, async () => {
         await this.drain(leader, true);
         await this.serving(leader);
       });
-      assert.equal((await this.ids()).size, before + w.acked.length, 'rows before + rows acknowledged during the switchover');
+      // Every acknowledged row is there (withWriter checked it); a row beyond those is only one this writer sent
+      // whose answer was lost when the old server shut down (committed, outcome unknown to the client).
+      const added = [...(await this.ids())].filter((id) => !before.has(id));
+      assert.deepEqual(added.filter((id) => !w.attempted(id)), [], 'rows nobody wrote during the switchover');
+      assert.ok(added.length <= w.acked.length + w.failures.length, `${added.length} rows added, ${w.acked.length} acknowledged, ${w.failures.length} failed`);
       // The goal is 1 s (bench/storage-failover.ts measures it); a loaded CI machine gets some slack here.
-      assert.ok(w.longestGap() < 3000, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
+      assert.ok(w.longestGap() < maxGapMs, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
     } finally {
       await this.drain(leader, false);
     }

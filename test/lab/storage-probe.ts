@@ -73,7 +73,7 @@ export class Writer {
   private stopped = false;
   private next: number;
   private readonly done: Promise<void>;
-  constructor(private readonly lab: string, private readonly table: string, start: number) {
+  constructor(private readonly lab: string, private readonly table: string, private readonly start: number) {
     this.next = start;
     this.done = this.loop();
   }
@@ -88,6 +88,10 @@ export class Writer {
       } else this.failures.push(r.err.split('\n')[0] ?? '');
       await sleep(r.ok ? 50 : 20);
     }
+  }
+  /** Whether `id` was sent by this writer (acknowledged or not: a failed INSERT may still have committed). */
+  attempted(id: number): boolean {
+    return id >= this.start && id < this.next;
   }
   /** Longest time between two consecutive acknowledged INSERTs. */
   longestGap(): number {

@@ -108,7 +108,7 @@ test('kill -9 of the storage leader (power off): writes resume on another node; 
 });
 
 test('partition of the storage leader: it drops the VIP and stops postgres; another node serves every acknowledged row', async () => {
-  await harness.partitionCase(await serving(), deaths);
+  await harness.partitionCase(await serving(), { deaths });
 });
 
 test('SIGSTOP of the leader agent longer than the TTL: another leader serves; after SIGCONT the old one stops and its writes never reach the volume', async () => {
