@@ -4,11 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueLabName, ycluster } from '../helpers/lab.js';
-import { StorageHarness } from './storage-harness.js';
+import { CEPH_WAITS, StorageHarness } from './storage-harness.js';
 import { psql } from './storage-probe.js';
 
 const name = uniqueLabName('ycf');
-const harness = new StorageHarness(name);
+const harness = new StorageHarness(name, CEPH_WAITS);
 /** Storage-capable nodes of the lab below: the core nodes s1..s3 and the storage (OSD) nodes s4, s5. */
 const NODES = ['s1', 's2', 's3', 's4', 's5'];
 

@@ -16,8 +16,9 @@ import { isSameAlive, procRef } from '../../src/lab/proc.js';
 import { labDir } from '../../src/lab/registry.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
-import { labStatus, ycluster, uniqueLabName, waitForLeader } from '../helpers/lab.js';
-import { STORAGE_VIP, VipWatch, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
+import { labStatus, ycluster, uniqueLabName } from '../helpers/lab.js';
+import { CEPH_WAITS, StorageHarness } from './storage-harness.js';
+import { STORAGE_VIP, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
 
 const name = uniqueLabName('ysc');
 const NODES = ['s1', 's2', 's3', 's4', 's5'];
@@ -25,7 +26,6 @@ const NODES = ['s1', 's2', 's3', 's4', 's5'];
 const MGR_NODE = 's1';
 /** Where the test's own ceph/rbd commands run: never killed or frozen here. */
 const ADMIN_NODE = 'c1';
-let nextId = 1;
 
 const conf = (): string => join(labDir(name), 'ceph', 'ceph.conf');
 const nodeIp = (node: string): string => `10.0.0.${10 + Number(node.slice(1))}`;
@@ -51,44 +51,13 @@ after(async () => {
   assert.ok(!loops.stdout.includes(`/labs/${name}/`), `loop devices left: ${loops.stdout}`);
 });
 
-async function serving(not?: string): Promise<string> {
-  const leader = await waitForLeader(name, 'storage', not, 60_000);
-  await waitFor('postgres through the storage VIP', async () => ((await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
-  return leader;
-}
-
-async function ids(): Promise<Set<number>> {
-  const r = await psql(name, 'SELECT id FROM t', { timeoutS: 5 });
-  assert.ok(r.ok, r.err);
-  return new Set(r.out.split('\n').filter(Boolean).map(Number));
-}
-
-async function waitHealthy(): Promise<void> {
-  let reasons: string[] = [];
-  await waitFor('lab healthy', async () => {
-    const s = await labStatus(name).catch(() => undefined);
-    reasons = s?.reasons ?? ['no status'];
-    return s?.healthy ? true : undefined;
-  }, { timeoutMs: 120_000, intervalMs: 500 }).catch((err: unknown) => assert.fail(`${String(err)}; last reasons: ${reasons.join('; ')}`));
-}
-
-async function drain(node: string, on: boolean): Promise<void> {
-  const r = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', on ? 'drain' : 'undrain', node]);
-  assert.equal(r.code, 0, r.stderr);
-}
-
-/** Makes `node` the storage leader (a planned switchover: every other storage-capable node drained for a moment). */
-async function leaderTo(node: string): Promise<void> {
-  if ((await serving()) === node) return;
-  const others = NODES.filter((n) => n !== node);
-  await Promise.all(others.map((n) => drain(n, true)));
-  try {
-    await waitFor(`the storage leader on ${node}`, async () => ((await labStatus(name)).leaders.storage === node ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
-  } finally {
-    await Promise.all(others.map((n) => drain(n, false)));
-  }
-  assert.equal(await serving(), node);
-}
+const harness = new StorageHarness(name, CEPH_WAITS);
+const serving = (not?: string): Promise<string> => harness.serving(not);
+const ids = (): Promise<Set<number>> => harness.ids();
+const waitHealthy = (): Promise<void> => harness.waitHealthy();
+const drain = (node: string, on: boolean): Promise<void> => harness.drain(node, on);
+const leaderTo = (node: string): Promise<void> => harness.leaderTo(node, NODES);
+const withWriter = (excused: () => string | undefined, fault: () => Promise<void>): Promise<Writer> => harness.withWriter(excused, fault);
 
 /** The mons in quorum (sorted) and their leader. */
 async function quorum(): Promise<{ names: string[]; leader: string }> {
@@ -133,30 +102,10 @@ async function pidsWith(node: string, args: string[]): Promise<number[]> {
   return out;
 }
 
-async function withWriter(excused: () => string | undefined, fault: () => Promise<void>): Promise<Writer> {
-  const w = new Writer(name, 't', nextId);
-  nextId += 100_000;
-  const watch = new VipWatch(name, excused);
-  try {
-    await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
-    await fault();
-    const n = w.acked.length;
-    await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });
-  } finally {
-    await w.stop();
-    const doubles = await watch.stop();
-    assert.deepEqual(doubles.slice(0, 5), [], 'a VIP was on two nodes at once');
-  }
-  const have = await ids();
-  const missing = w.acked.filter((id) => !have.has(id));
-  assert.deepEqual(missing, [], `acknowledged rows lost: ${missing.join(',')}`);
-  return w;
-}
-
 test('rows go to PostgreSQL through the VIP; its volumes are RBD images locked with the leader token; every Ceph daemon is a health check', async () => {
   const leader = await serving();
   assert.deepEqual(await holders(name, STORAGE_VIP, NODES), [leader]);
-  const r = await psql(name, `INSERT INTO t(id) VALUES (${nextId++}) RETURNING id`);
+  const r = await psql(name, `INSERT INTO t(id) VALUES (${harness.takeId()}) RETURNING id`);
   assert.ok(r.ok, r.err);
   const vols = await ycluster(['lab', 'exec', name, 'c1', '--', 'ycluster', 'storage', 'volumes', '--json']);
   assert.equal(vols.code, 0, vols.stderr);
@@ -230,7 +179,7 @@ test('a frozen old leader (agent, watchdog and postgres stopped past the TTL) is
       probeRun = run('nsenter', ['-t', String(agent), '-m', '--', 'timeout', '-s', 'KILL', '60', 'dd', 'if=/dev/urandom', `of=${probe}`, 'bs=4k', 'count=16', 'conv=fsync'], { timeoutMs: 90_000, allowFailure: true })
         .then((r) => ({ code: r.code ?? -1, out: (r.stderr + r.stdout).trim() }));
       signal('SIGCONT');
-      staleId = nextId++;
+      staleId = harness.takeId();
       // The old postgres may still take this INSERT on its own address for a moment; it must not reach the volume.
       await psql(name, `INSERT INTO t(id) VALUES (${staleId})`, { host: nodeIp(leader), timeoutS: 2 });
       await waitFor('the old leader released its VIP and postgres', async () => {

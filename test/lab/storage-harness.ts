@@ -6,11 +6,15 @@ import { waitFor } from '../../src/lib/time.js';
 import { labStatus, overlaps, readJournals, waitForLeader, ycluster } from '../helpers/lab.js';
 import { STORAGE_VIP, VipWatch, Writer, holders, postgresOn, psql } from './storage-probe.js';
 
+/** The waits of a Ceph lab (see StorageHarness). */
+export const CEPH_WAITS = { serveMs: 60_000, healthyMs: 120_000, resumeMs: 60_000 };
+
 export class StorageHarness {
   /** Row ids handed out to writers; each writer takes a block of its own. */
   private nextId = 1;
 
-  constructor(readonly name: string) {}
+  /** Ceph labs wait longer: a takeover there includes breaking RBD locks and OSD failure detection. */
+  constructor(readonly name: string, private readonly waits: { serveMs: number; healthyMs: number; resumeMs: number } = { serveMs: 40_000, healthyMs: 90_000, resumeMs: 40_000 }) {}
 
   takeId(): number {
     return this.nextId++;
@@ -18,8 +22,8 @@ export class StorageHarness {
 
   /** The storage leader, once PostgreSQL answers through the VIP (optionally: a leader other than `not`). */
   async serving(not?: string): Promise<string> {
-    const leader = await waitForLeader(this.name, 'storage', not, 40_000);
-    await waitFor('postgres through the storage VIP', async () => ((await psql(this.name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 });
+    const leader = await waitForLeader(this.name, 'storage', not, this.waits.serveMs);
+    await waitFor('postgres through the storage VIP', async () => ((await psql(this.name, 'SELECT 1', { timeoutS: 1 })).ok ? true : undefined), { timeoutMs: this.waits.serveMs, intervalMs: 200 });
     return leader;
   }
 
@@ -36,7 +40,12 @@ export class StorageHarness {
   }
 
   async waitHealthy(): Promise<void> {
-    await waitFor('lab healthy', async () => ((await labStatus(this.name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+    let reasons: string[] = [];
+    await waitFor('lab healthy', async () => {
+      const s = await labStatus(this.name).catch(() => undefined);
+      reasons = s?.reasons ?? ['no status'];
+      return s?.healthy ? true : undefined;
+    }, { timeoutMs: this.waits.healthyMs, intervalMs: 500 }).catch((err: unknown) => assert.fail(`${String(err)}; last reasons: ${reasons.join('; ')}`));
   }
 
   async drain(node: string, on: boolean): Promise<void> {
@@ -67,7 +76,7 @@ export class StorageHarness {
       await waitFor('writes before the fault', () => (w.acked.length >= 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
       await fault(w);
       const n = w.acked.length;
-      await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: 40_000, intervalMs: 50 });
+      await waitFor('writes after the fault', () => (w.acked.length >= n + 3 ? true : undefined), { timeoutMs: this.waits.resumeMs, intervalMs: 50 });
     } finally {
       await w.stop();
       const doubles = await watch.stop();
