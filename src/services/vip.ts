@@ -70,7 +70,8 @@ export async function removeVip(iface: string, cidr: string, runner: CommandRunn
   const prefix = await vipPrefixOn(iface, v.ip, runner);
   if (prefix === undefined) return false;
   const res = await runner('ip', ['addr', 'del', `${v.ip}/${prefix}`, 'dev', iface], { allowFailure: true });
-  if (res.code !== 0 && !/Cannot assign requested address/i.test(res.stderr)) throw new Error(`ip addr del ${v.ip}/${prefix} dev ${iface}: ${res.stderr.trim()}`);
+  // Gone between the look and the delete (the watchdog or a concurrent teardown removed it): already the goal.
+  if (res.code !== 0 && !/Cannot assign requested address|Address not found/i.test(res.stderr)) throw new Error(`ip addr del ${v.ip}/${prefix} dev ${iface}: ${res.stderr.trim()}`);
   return res.code === 0;
 }
 
