@@ -19,6 +19,14 @@ export interface ZoneOptions {
 }
 
 /** What the resolver needs; names are lower-case without the trailing dot. */
+/** Everything needed to build an equal Zone elsewhere (another process): plain data, JSON-safe. */
+export interface ZoneSpec {
+  domain: string;
+  records: readonly ZoneRecord[];
+  /** With the serial the synthesised SOAs got, so a copy answers with the same bytes. */
+  options: ZoneOptions & { serial: number };
+}
+
 export interface ZoneView {
   readonly domain: string;
   /** The apex of our zone containing `name`, or undefined if the name is not ours (forward it). */
@@ -93,6 +101,8 @@ class ZoneSnapshot implements ZoneView {
  */
 export class Zone {
   private snapshot: ZoneSnapshot;
+  private records: readonly ZoneRecord[];
+  private serial = 0;
   private readonly apexes: string[];
   private readonly listeners = new Set<(view: ZoneView) => void>();
 
@@ -103,6 +113,7 @@ export class Zone {
     // Longest first, so a reverse /24 inside a configured /16 matches its own apex.
     this.apexes = [...new Set([d, ...reverse])].sort((a, b) => b.length - a.length);
     this.snapshot = this.build(d, records);
+    this.records = records;
   }
 
   get domain(): string {
@@ -113,8 +124,14 @@ export class Zone {
     return this.snapshot;
   }
 
+  /** The current records and options; `new Zone(s.domain, s.records, s.options)` answers as this one does. */
+  spec(): ZoneSpec {
+    return { domain: this.snapshot.domain, records: this.records, options: { ...this.opts, serial: this.serial } };
+  }
+
   replace(records: readonly ZoneRecord[]): void {
     this.snapshot = this.build(this.snapshot.domain, records);
+    this.records = records;
     for (const fn of this.listeners) fn(this.snapshot);
   }
 
@@ -144,9 +161,11 @@ export class Zone {
       // Ancestors up to the apex exist as empty non-terminals: NODATA for them, not NXDOMAIN.
       for (let n = name; n !== apex; n = n.slice(n.indexOf('.') + 1)) node(n);
     }
+    // One serial for every synthesised SOA of this build (they used to differ across a second boundary).
+    const serial = (this.opts.serial ?? Math.floor(Date.now() / 1000)) >>> 0;
     for (const apex of this.apexes) {
       const n = node(apex);
-      if (!n.has(RType.SOA)) n.set(RType.SOA, [defaultSoa(apex, domain, n, this.opts.serial)]);
+      if (!n.has(RType.SOA)) n.set(RType.SOA, [defaultSoa(apex, domain, n, serial)]);
       else if (n.get(RType.SOA)!.length > 1) throw badInput(`more than one SOA record at ${apex}`);
     }
     for (const [name, types] of nodes) {
@@ -154,16 +173,17 @@ export class Zone {
         throw badInput(`${name} has a CNAME and other data`);
       }
     }
+    this.serial = serial;
     return new ZoneSnapshot(domain, this.apexes, nodes);
   }
 }
 
-function defaultSoa(apex: string, domain: string, node: Map<number, DnsRecord[]>, serial?: number): DnsRecord {
+function defaultSoa(apex: string, domain: string, node: Map<number, DnsRecord[]>, serial: number): DnsRecord {
   const ns = node.get(RType.NS)?.[0]?.data;
   const data: SoaData = {
     mname: typeof ns === 'string' ? ns : `ns.${domain}`,
     rname: `hostmaster.${domain}`,
-    serial: (serial ?? Math.floor(Date.now() / 1000)) >>> 0,
+    serial,
     refresh: 3600,
     retry: 600,
     expire: 86400,

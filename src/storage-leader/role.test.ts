@@ -171,6 +171,49 @@ test('unmount that keeps failing: map and lock are left for the next leader, an 
   await r.role.stepDown('done');
 });
 
+test('a term left behind is retried while following: once released, its alarm clears and it is never called a split brain', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  await r.role.lead(5, new AbortController().signal);
+  r.driver.fail.unmount = new Map([['a', new Error('target is busy')]]);
+  await r.role.stepDown('deadline');
+  assert.match(r.role.checks().find((c) => c.name === 'storage-teardown')?.detail ?? '', /volume a is still mounted/);
+  await r.role.follow();
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined, 'its own leftover is not a stray');
+  assert.equal(r.driver.mounts.size, 1, 'still mounted while unmount fails');
+  r.driver.fail.unmount = undefined;
+  await r.role.follow();
+  assert.equal(r.driver.mounts.size, 0);
+  assert.equal(r.driver.locks.size, 0);
+  assert.deepEqual(r.role.checks(), [], 'released: no alarm left');
+});
+
+test('a takeover stuck after its term ended owns its mounts: follow leaves them alone; a new term waits for it or refuses', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  let open!: () => void;
+  r.driver.mountGate = new Promise((resolve) => (open = resolve));
+  const election = new AbortController();
+  const leading = r.role.lead(8, election.signal);
+  const rejected = assert.rejects(leading, /leadership ended during mount/);
+  while (!r.journal.includes('mount /dev/fake-a')) await new Promise((resolve) => setImmediate(resolve));
+  election.abort(new Error('deadline'));
+  await r.role.stepDown('deadline');
+  // The stuck mount finishes later; until its takeover has released it, follow must not scan.
+  r.driver.mounts.set(r.role.mountPoint('a'), '/dev/fake-a');
+  await r.role.follow();
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined);
+  await assert.rejects(r.role.lead(9, new AbortController().signal), /previous takeover on this node has not finished/);
+  open();
+  await rejected;
+  await r.role.follow();
+  assert.equal(r.driver.mounts.size, 0);
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined);
+  await r.role.lead(10, new AbortController().signal);
+  assert.equal(r.role.isLeading(), true);
+  await r.role.stepDown('done');
+});
+
 test('stepDown while lead is still mounting: lead rejects and everything taken is released', async (t) => {
   const r = rig({ a: () => [sleeper('svc-a')] });
   t.after(r.cleanup);

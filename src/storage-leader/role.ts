@@ -40,6 +40,8 @@ export class StorageLeaderRole implements LedRole {
   private readonly alarms = new Map<string, Alarm>();
   private leadAbort: AbortController | undefined;
   private leadRun: Promise<void> | undefined;
+  /** A takeover still running after its term ended (stuck in a step, e.g. I/O on an unreachable volume). */
+  private takingOver = false;
   private releasing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly ctx: RoleContext, private readonly deps: StorageLeaderDeps) {
@@ -75,15 +77,29 @@ export class StorageLeaderRole implements LedRole {
     return next;
   }
 
+  /** Alarms about this node's own unreleased resources, cleared once a later release gets everything back. */
+  private leftoverReleased(how: string): void {
+    const had = ['storage-teardown', 'storage-vip'].filter((n) => this.alarms.delete(n));
+    if (had.length > 0) this.log.info('previous term released; its alarms cleared', { how, cleared: had });
+  }
+
   async lead(token: number, signal: AbortSignal): Promise<void> {
+    if (this.takingOver && this.leadRun) {
+      // A new term must not start beside a takeover of the last one that is still taking things.
+      await Promise.race([this.leadRun, sleep(this.budgetMs)]);
+      if (this.takingOver) throw new YcError('CONFLICT', 'the previous takeover on this node has not finished yet');
+    }
     const holder = { node: this.ctx.node.hostname, token };
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal.reason);
     if (signal.aborted) ac.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     this.leadAbort = ac;
+    this.takingOver = true;
     const run = this.takeOver(holder, ac.signal);
-    this.leadRun = run.catch(() => undefined);
+    this.leadRun = run.catch(() => undefined).finally(() => {
+      this.takingOver = false;
+    });
     try {
       await run;
     } finally {
@@ -142,6 +158,8 @@ export class StorageLeaderRole implements LedRole {
         await mkdir(mp, { recursive: true });
         v.mountPoint = mp;
         await tl.step(at, () => d.driver.mount(device, mp));
+        // Again: a stepDown may have released this volume while the mount was under way.
+        v.mountPoint = mp;
         checkpoint(at);
         at = `start services on ${name}`;
         const mounted: MountedVolume = { name, device, mountPoint: mp, holder };
@@ -170,6 +188,7 @@ export class StorageLeaderRole implements LedRole {
         const clean = await tl.step(step, () => this.release(leftover, 'before a new term'));
         if (!clean) throw new YcError('CONFLICT', 'the previous term\'s volumes are still held on this node');
         this.leftover = undefined;
+        this.leftoverReleased('before a new term');
       }
       this.current = held;
       this.unavailable = [];
@@ -270,10 +289,14 @@ export class StorageLeaderRole implements LedRole {
 
   /** Non-leader guard: none of the role's services, mounts or VIP may be here; anything found is an alarm and is stopped. */
   async follow(): Promise<void> {
-    if (this.current) return;
+    // A takeover still in flight owns its mounts and processes: they are not strays.
+    if (this.current || this.takingOver) return;
     if (this.leftover) {
       const clean = await this.release(this.leftover, 'retrying release while following');
-      if (clean) this.leftover = undefined;
+      // What is still held is this node's own, named by the storage-teardown alarm: not a split brain.
+      if (!clean) return;
+      this.leftover = undefined;
+      this.leftoverReleased('while following');
     }
     const found: string[] = [];
     const wanted = this.wantedProcesses();

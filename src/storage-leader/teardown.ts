@@ -138,7 +138,8 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
       }
       v.locked = false;
     }
-    held.volumes.splice(held.volumes.indexOf(v), 1);
+    // The record stays (now empty): a takeover still in flight sets its fields again when its step finishes, so the
+    // release that follows it sees what that step took.
     return true;
   };
   const released = await Promise.all([...held.volumes].reverse().map((v) => releaseVolume(v)));
