@@ -2,12 +2,11 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
-import { errorMessage } from '../lib/errors.js';
 import { RateLimitedLog, type Logger } from '../lib/log.js';
-import { AnswerCache } from './answers.js';
 import { Forwarder, type Upstream } from './forwarder.js';
-import { handlePacket, type Transport } from './handler.js';
 import type { Zone } from './records.js';
+import { CacheHolder, Responder, addCounters } from './responder.js';
+import { DnsWorkerPool } from './workers.js';
 
 export interface DnsServerOptions {
   zone: Zone;
@@ -19,6 +18,14 @@ export interface DnsServerOptions {
   forwardTimeoutMs?: number;
   tcpIdleMs?: number;
   maxTcpConnections?: number;
+  /**
+   * UDP worker processes that read the UDP socket alongside this process (see workers.ts): a count
+   * starts a pool of this server's own, a pool is shared with other servers (its owner closes it).
+   * Default 0: this process answers everything. The pool must serve the same zone. TCP stays here.
+   */
+  udpWorkers?: number | DnsWorkerPool;
+  /** Stats push interval of an own worker pool (default 1000 ms). */
+  workerStatsIntervalMs?: number;
 }
 
 export interface DnsServer {
@@ -26,73 +33,22 @@ export interface DnsServer {
   close(): Promise<void>;
   udpPort: number;
   tcpPort: number;
+  /** The worker pool reading this server's UDP socket, if any. */
+  workers?: DnsWorkerPool;
 }
 
 export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
   const log = opts.logger;
   const drops = new RateLimitedLog(log);
-  const counters: Record<string, number> = {
-    queries_udp: 0, queries_tcp: 0, answered_fast: 0, answered: 0, truncated: 0, forwarded: 0, forward_failed: 0, dropped: 0,
-  };
-  const count = (key: string): void => {
-    counters[key] = (counters[key] ?? 0) + 1;
-  };
-  let cache = AnswerCache.build(opts.zone.view());
-  const current = (): AnswerCache => {
-    const view = opts.zone.view();
-    if (cache.view !== view) cache = AnswerCache.build(view);
-    return cache;
-  };
-  const unsubscribe = opts.zone.onReplace(() => void current());
+  const cache = new CacheHolder(() => opts.zone.view());
+  const unsubscribe = opts.zone.onReplace(() => void cache.current());
   const forwarder = await Forwarder.create({ upstreams: opts.upstreams, timeoutMs: opts.forwardTimeoutMs, logger: log });
+  const responder = new Responder(cache, forwarder, log, drops);
+  const counters = responder.counters;
 
-  /** Handles one message; `send` is called now or when the upstream answers. */
-  const onMessage = (msg: Buffer, transport: Transport, from: string, send: (reply: Buffer) => void): void => {
-    let h;
-    try {
-      h = handlePacket(msg, current(), transport);
-    } catch (err) {
-      h = { kind: 'drop' as const, reason: 'internal-error' };
-      log.error('DNS handler failed', { error: errorMessage(err) });
-    }
-    if (h.kind === 'reply') {
-      count(h.fast ? 'answered_fast' : 'answered');
-      if ((h.data[2]! & 0x02) !== 0) count('truncated');
-      send(h.data);
-    } else if (h.kind === 'forward') {
-      count('forwarded');
-      void forwarder.forward(msg, h.query, transport).then(({ reply, ok }) => {
-        if (!ok) count('forward_failed');
-        send(reply);
-      });
-    } else {
-      count('dropped');
-      count(`dropped_${h.reason}`);
-      drops.warn(`drop:${h.reason}`, 'dropped DNS packet', { reason: h.reason, from, transport, bytes: msg.length });
-    }
-  };
-
-  const { udp, tcp, port } = await bindBoth(opts.port ?? 53, opts.bindAddress ?? '0.0.0.0');
-  udp.on('message', (msg, rinfo) => {
-    counters.queries_udp!++;
-    // The common case inline: no closure, no result object, no allocation, one send.
-    let fast;
-    const c = current();
-    try {
-      fast = c.answerShared(msg);
-    } catch (err) {
-      log.error('DNS fast path failed', { error: errorMessage(err) });
-    }
-    if (fast) {
-      counters.answered_fast!++;
-      udp.send(fast, rinfo.port, rinfo.address);
-      // The kernel took a copy unless the send was queued (socket buffer full): then the queued
-      // buffer must stay as it is, and the next answer for this name gets a new one.
-      if (udp.getSendQueueCount() !== 0) c.keepLastShared();
-      return;
-    }
-    onMessage(msg, 'udp', rinfo.address, (reply) => udp.send(reply, rinfo.port, rinfo.address));
-  });
+  const address = opts.bindAddress ?? '0.0.0.0';
+  const { udp, tcp, port } = await bindBoth(opts.port ?? 53, address);
+  udp.on('message', responder.udpListener(udp));
   udp.on('error', (err) => log.warn('DNS UDP socket error', { error: err.message }));
 
   const conns = new Set<net.Socket>();
@@ -110,8 +66,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       while (buf.length >= 2) {
         const len = buf.readUInt16BE(0);
         if (len < 12) {
-          count('dropped');
-          count('dropped_tcp-length');
+          counters.dropped!++;
+          counters['dropped_tcp-length'] = (counters['dropped_tcp-length'] ?? 0) + 1;
           sock.destroy();
           return;
         }
@@ -119,7 +75,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
         counters.queries_tcp!++;
-        onMessage(msg, 'tcp', from, (reply) => {
+        responder.handle(msg, 'tcp', from, (reply) => {
           if (sock.destroyed) return;
           const head = Buffer.allocUnsafe(2);
           head.writeUInt16BE(reply.length);
@@ -128,20 +84,54 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       }
     });
   });
-  log.info('DNS server listening', { port, bindAddress: opts.bindAddress ?? '0.0.0.0', records: cache.size, upstreams: opts.upstreams.length });
+
+  const closeSockets = async (): Promise<void> => {
+    unsubscribe();
+    forwarder.close();
+    for (const c of conns) c.destroy();
+    await Promise.all([
+      new Promise<void>((r) => udp.close(() => r())),
+      new Promise<void>((r) => tcp.close(() => r())),
+    ]);
+  };
+
+  let pool: DnsWorkerPool | undefined;
+  const ownPool = typeof opts.udpWorkers === 'number' && opts.udpWorkers > 0;
+  const socketId = `udp:${address}:${port}`;
+  try {
+    if (ownPool) {
+      pool = await DnsWorkerPool.start({
+        count: opts.udpWorkers as number, zone: opts.zone, upstreams: opts.upstreams, forwardTimeoutMs: opts.forwardTimeoutMs,
+        logger: log, statsIntervalMs: opts.workerStatsIntervalMs,
+      });
+    } else if (opts.udpWorkers instanceof DnsWorkerPool) pool = opts.udpWorkers;
+    await pool?.attach(socketId, udp);
+    if (pool && process.env.YC_EXP_NORECV) {
+      const st = (udp as unknown as Record<symbol, { handle: { recvStop(): void } }>)[Object.getOwnPropertySymbols(udp).find((x) => x.description === 'state symbol')!]!;
+      st.handle.recvStop();
+    }
+  } catch (err) {
+    if (ownPool) await pool?.close();
+    await closeSockets();
+    throw err;
+  }
+  log.info('DNS server listening', { port, bindAddress: address, records: cache.current().size, upstreams: opts.upstreams.length, udpWorkers: pool?.pids().length ?? 0 });
 
   return {
     udpPort: port,
     tcpPort: port,
-    stats: () => ({ ...counters, precomputed: cache.size }),
+    workers: pool,
+    stats: () => {
+      const out: Record<string, number> = { ...counters };
+      if (pool) Object.assign(addCounters(out, pool.stats(socketId)), pool.info());
+      out.precomputed = cache.current().size;
+      return out;
+    },
     close: async () => {
-      unsubscribe();
-      forwarder.close();
-      for (const c of conns) c.destroy();
-      await Promise.all([
-        new Promise<void>((r) => udp.close(() => r())),
-        new Promise<void>((r) => tcp.close(() => r())),
-      ]);
+      // Workers let go of the UDP socket first, so the address is free once this resolves.
+      if (pool && ownPool) await pool.close();
+      else await pool?.detach(socketId);
+      await closeSockets();
     },
   };
 }

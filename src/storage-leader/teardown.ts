@@ -36,6 +36,9 @@ export interface TeardownEnv {
   timeline?: Timeline;
 }
 
+/** Bound on aborting a volume's I/O and on the services' exit after it (both past the budget already). */
+const ABORT_MS = 1000;
+
 /** Splits the stepDown budget: how long services may take to stop gracefully before SIGKILL. */
 export const serviceStopMs = (budgetMs: number): number => Math.floor(budgetMs * 0.5);
 
@@ -86,9 +89,21 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
       await withTimeout(stopAll, Math.min(left(env.budgetMs * 0.3), serviceStopMs(env.budgetMs) + env.budgetMs * 0.1), 'stopping services');
       held.services = [];
     } catch (err) {
-      clean = false;
-      env.alarm('storage-teardown', `services did not stop: ${errorMessage(err)}`);
-      log.error('services did not stop in time', { reason, error: errorMessage(err) });
+      // Still running after SIGKILL: stuck in I/O to a volume that does not answer (a node cut off from Ceph).
+      // Aborting the volumes' I/O is what lets them die; waiting would keep them past the lease.
+      log.error('services did not stop in time; aborting volume I/O', { reason, error: errorMessage(err) });
+      const mapped = held.volumes.filter((v) => v.mapping !== 'none');
+      await Promise.all(mapped.map((v) => step(`abort ${v.spec.name}`, () => withTimeout(env.driver.abort(v.spec.name), ABORT_MS, `aborting ${v.spec.name}`)).catch((e: unknown) => {
+        log.error('abort failed', { volume: v.spec.name, error: errorMessage(e) });
+      })));
+      try {
+        await withTimeout(stopAll, ABORT_MS, 'stopping services after the volumes were aborted');
+        held.services = [];
+        log.warn('services stopped once their volumes were aborted', { reason, volumes: mapped.map((v) => v.spec.name) });
+      } catch (again) {
+        clean = false;
+        env.alarm('storage-teardown', `services did not stop, even with their volumes aborted: ${errorMessage(again)}`);
+      }
     }
   }
 

@@ -64,6 +64,13 @@ export class FakeDriver implements VolumeDriver {
     this.failIf('map', name);
     return Promise.resolve(`/dev/fake-${name}`);
   }
+  /** Called by abort (a test releases a service stuck in I/O from here). */
+  onAbort: ((name: string) => void) | undefined;
+  abort(name: string): Promise<void> {
+    this.journal.push(`abort ${name}`);
+    this.onAbort?.(name);
+    return Promise.resolve();
+  }
   unmap(name: string): Promise<void> {
     this.journal.push(`unmap ${name}`);
     this.failIf('unmap', name);

@@ -41,6 +41,12 @@ export interface VolumeDriver {
   /** Makes the volume a block device on this node; returns its path. */
   map(name: string, holder: LockHolder): Promise<string>;
   unmap(name: string): Promise<void>;
+  /**
+   * Makes every I/O still waiting on the volume fail at once, for a node cut off from its storage: its services
+   * sit in uninterruptible I/O (even SIGKILL waits for it) until then. The device stays until unmap. Data is safe:
+   * nothing waiting was acknowledged to a client, and a successor fences this node anyway.
+   */
+  abort(name: string): Promise<void>;
   /** Formats only when the device carries no file system; returns whether it formatted. */
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean>;
   mount(device: string, mountPoint: string): Promise<void>;

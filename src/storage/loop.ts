@@ -128,6 +128,12 @@ export class LoopDriver implements VolumeDriver {
     this.mapped.delete(name);
   }
 
+  /** A loop volume is a local file: its I/O always completes, so there is nothing to abort. */
+  abort(name: string): Promise<void> {
+    checkVolumeName(name);
+    return Promise.resolve();
+  }
+
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean> {
     return formatIfBlank(device, fsType);
   }

@@ -21,6 +21,12 @@ export async function kernelMap(cli: CephCli, pool: string, name: string): Promi
   return device;
 }
 
+/** Forced unmap: requests sent after it fail (kernel ≥ 4.9); not exercised here (no rbd module). */
+export async function kernelAbort(cli: CephCli, pool: string, name: string): Promise<void> {
+  const device = await kernelMapped(cli, pool, name);
+  if (device !== undefined) await cli.rbd(['unmap', '-o', 'force', device], { allowFailure: true });
+}
+
 export async function kernelUnmap(cli: CephCli, pool: string, name: string): Promise<void> {
   const device = await kernelMapped(cli, pool, name);
   if (device !== undefined) await cli.rbd(['unmap', device]);

@@ -13,8 +13,8 @@ import { YcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
 import { CephCli, isMissing, type CephClientOptions } from './ceph-cli.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
-import { fuseAlive, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
-import { kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
+import { abortFuse, fuseAlive, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
+import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
   pool: string;
@@ -136,6 +136,12 @@ export class RbdDriver implements VolumeDriver {
     checkVolumeName(name);
     if (this.kernel) await kernelUnmap(this.cli, this.opts.pool, name);
     else await unmapFuse(this.opts.runDir, name);
+  }
+
+  async abort(name: string): Promise<void> {
+    checkVolumeName(name);
+    if (this.kernel) await kernelAbort(this.cli, this.opts.pool, name);
+    else await abortFuse(this.opts.runDir, name);
   }
 
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean> {

@@ -118,6 +118,29 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       assert.equal((await a.status(name)).holder, undefined);
     });
 
+    test('abort of a mounted volume (its storage cut off): unmount and unmap still finish; what was synced before is kept', async (t) => {
+      const tr = tracker(t, base);
+      const a = fx.driver('a');
+      const h = { node: 'a', token: 4 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, h, { breakStale: false });
+      const first = await tr.mapMount(a, name, h, spec.fsType);
+      await writeSynced(join(first.mp, 'before.txt'), 'synced');
+      await a.abort(name);
+      // A loop volume is a local file: nothing to abort. An RBD mapping's I/O fails from now on.
+      if (kind === 'rbd') await assert.rejects(writeSynced(join(first.mp, 'after.txt'), 'lost'), /EIO|ENOTCONN|input\/output/i);
+      await a.abort(name); // idempotent
+      await a.unmount(first.mp, { timeoutMs: 10_000 });
+      assert.equal(isMountPoint(first.mp), false);
+      await a.unmap(name);
+      assert.equal((await a.status(name)).mapped, false);
+      const second = await tr.mapMount(a, name, h, spec.fsType);
+      assert.equal(second.formatted, false);
+      assert.equal(readFileSync(join(second.mp, 'before.txt'), 'utf8'), 'synced');
+    });
+
     test('a lock held by another holder is a CONFLICT without breakStale', async () => {
       const [a, b] = [fx.driver('a'), fx.driver('b')];
       const name = vol();
