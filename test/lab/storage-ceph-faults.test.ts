@@ -25,14 +25,10 @@ after(async () => {
   assert.equal(down.code, 0, down.stderr);
 });
 
-// Known failing, kept visible (node:test todo: runs and reports, does not fail the run): cut off from Ceph, the old
-// leader's teardown overruns its budget, so its journal says it stopped after the successor started leading. The
-// data stays safe (no OSD answers it, and its client is blocklisted when the lock is broken; every acknowledged row
-// is checked), but the stop-before-successor order is not kept. Open in issue 4.
-test('Ceph: partition of the storage leader (an OSD node): another node serves every acknowledged row; the old one lets go once healed', { todo: 'teardown cut off from Ceph overruns its budget (issue 4, open)' }, async () => {
+test('Ceph: partition of the storage leader (an OSD node): it lets go while cut off (its volume I/O aborted); another node serves every acknowledged row; no overlap', async () => {
   // The fault hits a storage (OSD) node, not the node running the Ceph monitor and manager.
   await harness.leaderTo('s4', NODES);
-  await harness.partitionCase('s4', { cephVolumes: true });
+  await harness.partitionCase('s4');
 });
 
 test('Ceph: drain of the storage leader: planned switchover keeps every row; writes stop only briefly', async () => {

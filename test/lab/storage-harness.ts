@@ -86,24 +86,21 @@ export class StorageHarness {
     return w;
   }
 
-  /** Partition of the leader: it drops the VIP and stops postgres; another node serves every acknowledged row. */
-  async partitionCase(leader: string, opts: { deaths?: Map<string, number>; cephVolumes?: boolean } = {}): Promise<void> {
+  /**
+   * Partition of the leader: while still cut off it drops the VIP and stops postgres (on Ceph its volume's I/O is
+   * aborted for that); another node serves every acknowledged row; nobody led while the old leader still did.
+   */
+  async partitionCase(leader: string, opts: { deaths?: Map<string, number> } = {}): Promise<void> {
     try {
       await this.withWriter(() => undefined, async () => {
         assert.equal((await ycluster(['lab', 'partition', this.name, leader])).code, 0);
         await this.serving(leader);
       });
       assert.deepEqual(await holders(this.name, STORAGE_VIP, [leader]), [], 'the partitioned node dropped the VIP');
-      if (!opts.cephVolumes) await this.noPostgresOn(leader);
+      await this.noPostgresOn(leader);
     } finally {
       await ycluster(['lab', 'heal', this.name, leader]);
-      // Cut off from Ceph, the old leader's postgres sits in I/O to its volume (it cannot write: no OSD answers it,
-      // and its client is blocklisted once the successor breaks the lock) until the partition heals; then its node
-      // cleans up, and keeps its storage alarms for five minutes on purpose, so only service is awaited.
-      if (opts.cephVolumes) {
-        await this.serving();
-        await this.noPostgresOn(leader);
-      } else await this.waitHealthy();
+      await this.waitHealthy();
     }
     assert.deepEqual(overlaps(readJournals(this.name), 'storage', opts.deaths ?? new Map<string, number>()), []);
   }
