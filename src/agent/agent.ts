@@ -233,8 +233,8 @@ export class Agent {
               this.wake?.();
               await role.lead(token, signal);
             },
-            onStopped: async (reason) => {
-              await role.stepDown(reason);
+            onStopped: async (reason, how) => {
+              await role.stepDown(reason, how);
               this.journal.record({ election: action.election, event: 'stopped', reason });
               this.wake?.();
             },

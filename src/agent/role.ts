@@ -18,12 +18,20 @@ export interface RoleReport {
   services(): ServiceStatus[];
 }
 
+export interface StepDownKind {
+  voluntary: boolean;
+}
+
 /** Runs on the leader of one election only. */
 export interface LedRole extends RoleReport {
   /** Start acting as leader; `token` is the fencing token to hand to anything that must reject a stale leader. */
   lead(token: number, signal: AbortSignal): Promise<void>;
-  /** Ordered, bounded teardown; must finish before the leader's deadline. */
-  stepDown(reason: string): Promise<void>;
+  /**
+   * Ordered, bounded teardown. Forced (deadline, lost key): must finish before the leader's deadline. Voluntary
+   * (resign, drain, shutdown): the election keeps the lease alive meanwhile, so it may take its own longer budget
+   * for a clean stop.
+   */
+  stepDown(reason: string, how?: StepDownKind): Promise<void>;
   /** Non-leaders: make sure nothing of the role runs here (split-brain guard). */
   follow?(): Promise<void>;
   /** Processes and addresses the watchdog must kill and drop if this node passes its deadline while frozen. */

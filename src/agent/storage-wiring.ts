@@ -23,7 +23,7 @@ import { LoopDriver } from '../storage/loop.js';
 import { RbdDriver } from '../storage/rbd.js';
 import type { VolumeDriver, VolumeSpec } from '../storage/driver.js';
 import type { StorageConfig } from './config.js';
-import type { LedRole, RoleContext } from './role.js';
+import type { LedRole, RoleContext, StepDownKind } from './role.js';
 
 export const POSTGRES_PORT = 5432;
 export const REGISTRY_PORT = 5000;
@@ -218,9 +218,9 @@ export class StorageRole implements LedRole {
     await (await this.role()).lead(token, signal);
   }
 
-  async stepDown(reason: string): Promise<void> {
+  async stepDown(reason: string, how?: StepDownKind): Promise<void> {
     try {
-      await this.inner?.stepDown(reason);
+      await this.inner?.stepDown(reason, how);
     } finally {
       this.busy = false;
     }

@@ -9,6 +9,7 @@ import { RateLimitedLog, type Logger } from '../lib/log.js';
 import { Forwarder } from './forwarder.js';
 import { Zone, type ZoneSpec, type ZoneView } from './records.js';
 import { CacheHolder, Responder } from './responder.js';
+import { literalLookup } from './udp-internals.js';
 import { tagOf, type FromWorker, type ToWorker } from './worker-protocol.js';
 
 function send(m: FromWorker): void {
@@ -57,10 +58,7 @@ function attach(id: string, udp: dgram.Socket): void {
     udp.close();
     return;
   }
-  if (process.env.YC_EXP_LIT) {
-    const st = (udp as unknown as Record<symbol, { handle: { lookup: unknown } }>)[Object.getOwnPropertySymbols(udp).find((x) => x.description === 'state symbol')!]!;
-    st.handle.lookup = (address: string, cb: (e: null, a: string) => void) => cb(null, address);
-  }
+  if (!literalLookup(udp)) log.warn('DNS worker: replies go through dns.lookup (slower): this Node has no UDP handle to patch');
   const responder = new Responder(holder, forwarder, log.child({ socket: id }), drops);
   udp.on('message', responder.udpListener(udp));
   udp.on('error', (err) => log.warn('DNS UDP socket error', { socket: id, error: err.message }));

@@ -72,6 +72,7 @@ export class DnsWorkerPool {
   private readonly sockets = new Map<string, dgram.Socket>();
   private readonly retired: Record<string, Counters> = {};
   private readonly waiters = new Set<() => void>();
+  private readonly listeners = new Set<() => void>();
   private readonly exits = new Map<number, Promise<void>>();
   private gen = 0;
   private restarts = 0;
@@ -142,6 +143,20 @@ export class DnsWorkerPool {
   /** Pool-wide figures for the server's stats. */
   info(): { udp_workers: number; udp_worker_restarts: number } {
     return { udp_workers: this.live().length, udp_worker_restarts: this.restarts };
+  }
+
+  /** How many workers serve socket `id` now. */
+  serving(id: string): number {
+    return this.slots.filter((s) => s.child && s.attached.has(id)).length;
+  }
+
+  /** `fn` runs whenever a worker starts or stops serving a socket. */
+  onChange(fn: () => void): void {
+    this.listeners.add(fn);
+  }
+
+  offChange(fn: () => void): void {
+    this.listeners.delete(fn);
   }
 
   pids(): number[] {
@@ -255,10 +270,12 @@ export class DnsWorkerPool {
         s.attached.add(id);
         // Detached while the socket was on its way: take it back.
         if (!this.sockets.has(id)) this.post(s, { t: 'detach', id });
+        this.changed();
         break;
       }
       case 'detached':
         s.attached.delete((m as Extract<FromWorker, { t: 'detached' }>).id);
+        this.changed();
         break;
       case 'stats':
         s.stats = (m as Extract<FromWorker, { t: 'stats' }>).sockets;
@@ -284,6 +301,7 @@ export class DnsWorkerPool {
     s.stats = {};
     s.attached = new Set();
     for (const w of this.waiters) w();
+    this.changed();
     if (this.closing) return;
     if (monoMs() - s.startedAt > QUICK_EXIT_MS) s.failures = 0;
     s.failures++;
@@ -296,6 +314,10 @@ export class DnsWorkerPool {
     this.opts.logger.warn('DNS worker exited: restarting', { pid: child.pid, code, signal, error, inMs: delay, exits: s.failures });
     this.restarts++;
     s.timer = setTimeout(() => this.spawn(s), delay);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
   }
 
   /** Resolves when `ok()` holds, checked on every worker message and exit; rejects after the timeout. */

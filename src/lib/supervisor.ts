@@ -67,11 +67,14 @@ export class Supervised {
     });
   }
 
-  /** Resolves once the process is gone: graceful signal, then SIGKILL after the stop timeout. */
-  async stop(): Promise<void> {
+  /**
+   * Resolves once the process is gone: graceful signal, then SIGKILL after the stop timeout (the spec's, unless
+   * this stop has its own: a planned handover can wait longer for a clean shutdown than a deadline can).
+   */
+  async stop(timeoutMs?: number): Promise<void> {
     this.wanted = false;
     this.abort.abort(new Error('stopping'));
-    await this.killChild();
+    await this.killChild(timeoutMs ?? this.spec.stopTimeoutMs ?? 10_000);
     await this.loop;
     this.setState('stopped');
   }
@@ -163,7 +166,7 @@ export class Supervised {
     });
   }
 
-  private async killChild(): Promise<void> {
+  private async killChild(stopTimeoutMs = this.spec.stopTimeoutMs ?? 10_000): Promise<void> {
     const child = this.child;
     if (!child?.pid) return;
     this.setState('stopping');
@@ -177,7 +180,7 @@ export class Supervised {
     };
     signalGroup(this.spec.stopSignal ?? 'SIGTERM');
     const exited = this.exited ?? Promise.resolve();
-    const timedOut = await Promise.race([exited.then(() => false), sleep(this.spec.stopTimeoutMs ?? 10_000).then(() => true)]);
+    const timedOut = await Promise.race([exited.then(() => false), sleep(stopTimeoutMs).then(() => true)]);
     if (timedOut) {
       this.logger.warn('service did not stop in time; killing', { service: this.spec.name, pid });
       signalGroup('SIGKILL');

@@ -10,8 +10,12 @@ import type { LeaderValue } from './schema.js';
 export interface ElectionCallbacks {
   /** Became leader. `token` (the leader key's create revision) only grows; `signal` aborts when leadership ends. */
   onLeading(token: number, signal: AbortSignal): void | Promise<void>;
-  /** Leadership ended (resigned, fenced at the deadline, lost the key). Awaited before the key is released. */
-  onStopped(reason: string): void | Promise<void>;
+  /**
+   * Leadership ended (resigned, fenced at the deadline, lost the key). Awaited before the key is released.
+   * Voluntary (resign, pause, close): the lease is still renewed until it returns, so the successor waits for a
+   * clean stop. Forced: only the margin before the lease can expire is left.
+   */
+  onStopped(reason: string, how: { voluntary: boolean }): void | Promise<void>;
   /** Someone else (or nobody: undefined) leads now. */
   onNewLeader?(leader: LeaderValue | undefined): void;
   /**
@@ -66,6 +70,10 @@ export class Election {
   private deadline = 0;
   private leaseId: string | undefined;
   private leadership: AbortController | undefined;
+  /** Ends the lease renewals: with the leadership when forced, after onStopped when voluntary. */
+  private renewal: AbortController | undefined;
+  /** A voluntary stepDown in progress: not leading, yet still renewing the lease and keeping the deadline. */
+  private handingOver = false;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -117,10 +125,10 @@ export class Election {
     this.wake?.();
   }
 
-  /** Hands leadership over: stop acting first, then delete the key so followers move at once. */
+  /** Hands leadership over: stop acting first (the lease kept alive meanwhile), then delete the key so followers move at once. */
   async resign(reason = 'resigned'): Promise<void> {
     if (!this.leading) return;
-    await this.fence(reason);
+    await this.fence(reason, true);
   }
 
   async close(): Promise<void> {
@@ -134,8 +142,9 @@ export class Election {
   private async loop(): Promise<void> {
     await this.watchLeaderKey();
     while (this.running) {
-      if (this.paused || this.leading) {
-        await this.waitForWake(this.leading ? this.ttlMs : 60_000);
+      // While stepping down (a voluntary stop can outlast the hold-off) there is nothing to campaign for either.
+      if (this.paused || this.leading || this.stopping) {
+        await this.waitForWake(this.leading || this.stopping ? this.ttlMs : 60_000);
         continue;
       }
       const holdOff = this.holdOffUntil - monoMs();
@@ -221,10 +230,11 @@ export class Election {
     this.leading = true;
     this.currentLeader = value;
     this.leadership = new AbortController();
+    this.renewal = new AbortController();
     this.o.logger.info('leading', { election: this.o.election, token: this.token });
     this.armDeadline();
     // An acquisition that took long (a slow member) left little of the deadline: renew at once, not a full interval later.
-    void this.keepaliveLoop(leaseId, this.leadership.signal, monoMs() - sentAt);
+    void this.keepaliveLoop(leaseId, this.renewal.signal, monoMs() - sentAt);
     try {
       await this.cb.onLeading(this.token, this.leadership.signal);
     } catch (err) {
@@ -236,12 +246,23 @@ export class Election {
 
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    this.cb.onDeadline?.(this.leading ? this.deadline : undefined);
+    const armed = this.leading || this.handingOver;
+    this.cb.onDeadline?.(armed ? this.deadline : undefined);
+    if (!armed) return;
     const wait = Math.max(0, this.deadline - monoMs());
     this.deadlineTimer = setTimeout(() => {
-      if (this.leading && monoMs() >= this.deadline) void this.fence('deadline reached without keepalive');
-      else if (this.leading) this.armDeadline();
+      if (monoMs() < this.deadline) this.armDeadline();
+      else if (this.leading) void this.fence('deadline reached without keepalive');
+      // Already stopping: the watchdog holds this deadline and fences what still runs once it passes.
+      else if (this.handingOver) this.o.logger.error('deadline reached during a voluntary stepDown', { election: this.o.election, token: this.token });
     }, wait);
+  }
+
+  /** No more renewals and no deadline: the lease is about to be revoked or left to expire. */
+  private disarm(): void {
+    this.renewal?.abort();
+    clearTimeout(this.deadlineTimer);
+    this.cb.onDeadline?.(undefined);
   }
 
   private async keepaliveLoop(leaseId: string, signal: AbortSignal, acquiredInMs = 0): Promise<void> {
@@ -272,24 +293,28 @@ export class Election {
   }
 
   /** Stops acting (awaiting the callbacks), then releases the key. Safe to call concurrently. */
-  private fence(reason: string): Promise<void> {
+  private fence(reason: string, voluntary = false): Promise<void> {
     if (this.stopping) return this.stopping;
     if (!this.leading) return Promise.resolve();
     this.stopping = (async () => {
       this.leading = false;
+      this.handingOver = voluntary;
       this.holdOffUntil = monoMs() + this.ttlMs;
-      clearTimeout(this.deadlineTimer);
-      this.cb.onDeadline?.(undefined);
+      if (!voluntary) this.disarm();
       this.leadership?.abort(new Error(reason));
-      this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason });
+      this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason, voluntary });
       try {
-        await this.cb.onStopped(reason);
+        await this.cb.onStopped(reason, { voluntary });
       } catch (err) {
         this.o.logger.error('onStopped failed', { election: this.o.election, error: errorMessage(err) });
       }
+      this.handingOver = false;
+      this.disarm();
       const leaseId = this.leaseId;
       this.leaseId = undefined;
       if (leaseId) await this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
+      // Counted from the release: a long voluntary stop must not end the hold-off before the others had their turn.
+      this.holdOffUntil = monoMs() + this.ttlMs;
     })().finally(() => {
       this.stopping = undefined;
       this.wake?.();

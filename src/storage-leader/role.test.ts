@@ -150,6 +150,20 @@ test('stepDown kills a service that ignores its stop signal, still within the bu
   assert.equal(r.driver.locks.size, 0);
 });
 
+test('a voluntary stepDown (resign, drain) gives services the longer resign budget before SIGKILL', async (t) => {
+  const r = rig({ a: () => [sleeper('stubborn-v', { ignoreTerm: true })] }, { resignBudgetMs: 3000 });
+  t.after(r.cleanup);
+  t.after(() => rmSync(readyFile('stubborn-v'), { force: true }));
+  await r.role.lead(5, new AbortController().signal);
+  const pid = r.role.services()[0]!.pid!;
+  const t0 = monoMs();
+  await r.role.stepDown('drained', { voluntary: true });
+  const ms = monoMs() - t0;
+  assert.ok(ms >= 1450 && ms < 2500, `stepDown took ${ms} ms: SIGKILL at half the 3000 ms resign budget`);
+  assert.equal(isAlive(pid), false);
+  assert.equal(r.driver.locks.size, 0);
+});
+
 test('unmount that keeps failing: map and lock are left for the next leader, an alarm is raised, the budget holds; the next term retries', async (t) => {
   const r = rig({ a: () => [sleeper('svc-a')] });
   t.after(r.cleanup);

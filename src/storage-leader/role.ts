@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LedRole, RoleContext } from '../agent/role.js';
+import type { LedRole, RoleContext, StepDownKind } from '../agent/role.js';
 import { YcError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Supervised, type ServiceSpec, type ServiceStatus } from '../lib/supervisor.js';
@@ -32,6 +32,8 @@ interface Alarm {
 export class StorageLeaderRole implements LedRole {
   private readonly log: Logger;
   private readonly budgetMs: number;
+  /** A voluntary stepDown's budget: the lease is renewed meanwhile, so services get time for a clean stop. */
+  private readonly resignBudgetMs: number;
   private current: Held | undefined;
   /** A previous term's resources that could not all be released (e.g. still mounted). */
   private leftover: Held | undefined;
@@ -47,6 +49,7 @@ export class StorageLeaderRole implements LedRole {
   constructor(private readonly ctx: RoleContext, private readonly deps: StorageLeaderDeps) {
     this.log = ctx.logger.child({ role: 'storage-leader' });
     this.budgetMs = deps.stepDownBudgetMs ?? 2000;
+    this.resignBudgetMs = Math.max(this.budgetMs, deps.resignBudgetMs ?? 10_000);
   }
 
   private get vipOps(): VipOps {
@@ -254,8 +257,9 @@ export class StorageLeaderRole implements LedRole {
     }
   }
 
-  async stepDown(reason: string): Promise<void> {
+  async stepDown(reason: string, how?: StepDownKind): Promise<void> {
     const t0 = monoMs();
+    const budgetMs = how?.voluntary ? this.resignBudgetMs : this.budgetMs;
     this.leading = undefined;
     this.leadAbort?.abort(new Error(reason));
     // A lead in flight notices the abort at its next step and releases what it took; give it a short while.
@@ -264,7 +268,7 @@ export class StorageLeaderRole implements LedRole {
     this.current = undefined;
     if (held) {
       const timeline = new Timeline(this.log, 'stepDown', held.holder.token);
-      const env = { ...this.env(), budgetMs: Math.max(1, this.budgetMs - (monoMs() - t0)), timeline };
+      const env = { ...this.env(), budgetMs: Math.max(1, budgetMs - (monoMs() - t0)), timeline };
       const run = this.releasing.then(() => teardown(held, env, reason));
       this.releasing = run.catch(() => undefined);
       const clean = await run.catch((err: unknown) => {

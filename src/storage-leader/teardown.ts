@@ -84,7 +84,7 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
 
   if (held.services.length > 0) {
     const services = held.services;
-    const stopAll = Promise.all(services.map((s) => step(`stop ${s.spec.name}`, () => s.stop())));
+    const stopAll = Promise.all(services.map((s) => step(`stop ${s.spec.name}`, () => s.stop(serviceStopMs(env.budgetMs)))));
     try {
       await withTimeout(stopAll, Math.min(left(env.budgetMs * 0.3), serviceStopMs(env.budgetMs) + env.budgetMs * 0.1), 'stopping services');
       held.services = [];

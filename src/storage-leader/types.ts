@@ -53,6 +53,8 @@ export interface StorageLeaderDeps {
   vip: { iface: string; cidr: string } | undefined;
   /** Whole stepDown budget in ms; must fit inside the election's lease margin. Default 2000. */
   stepDownBudgetMs?: number;
+  /** Whole budget of a voluntary stepDown (resign, drain, shutdown), at least stepDownBudgetMs. Default 10 000. */
+  resignBudgetMs?: number;
   /** Bound on lead's wait for every service to be healthy. Default 30 000. */
   startTimeoutMs?: number;
   /** How long a lead failure or a split-brain finding stays an alarm in checks(). Default 5 min. */

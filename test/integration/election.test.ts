@@ -143,3 +143,45 @@ test('a paused candidate resigns and does not campaign until resumed', async () 
     a.close();
   }
 });
+
+test('a voluntary resign keeps the lease alive while its stepDown runs past the TTL; nobody else leads meanwhile', async () => {
+  const journal: Journal = { events: [] };
+  const a = new StateClient({ endpoints: etcd.endpoints });
+  const b = new StateClient({ endpoints: etcd.endpoints });
+  const ttl = 1;
+  const how: boolean[] = [];
+  const deadlines: { at: number; deadline: number | undefined }[] = [];
+  let stoppingSince = 0;
+  // A clean stop that takes 2.5 TTLs (a database's shutdown checkpoint on slow storage).
+  const ea = new Election({ state: a, election: 'handover-test', node: 'a', ttlSeconds: ttl, logger: silentLogger }, {
+    onLeading: (token) => void journal.events.push({ node: 'a', event: 'leading', token, t: performance.now() }),
+    onStopped: async (_reason, h) => {
+      how.push(h.voluntary);
+      stoppingSince = performance.now();
+      await new Promise((r) => setTimeout(r, 2500));
+      journal.events.push({ node: 'a', event: 'stopped', t: performance.now() });
+    },
+    onDeadline: (deadline) => void deadlines.push({ at: performance.now(), deadline }),
+  });
+  const eb = candidate(b, 'handover-test', 'b', journal, ttl);
+  try {
+    ea.campaign();
+    await waitFor('a leads', () => (ea.isLeader() ? true : undefined));
+    eb.campaign();
+    await ea.resign('drain');
+    assert.deepEqual(how, [true]);
+    await waitFor('b leads', () => (eb.isLeader() ? true : undefined), { intervalMs: 5 });
+    assertNoOverlap(journal);
+    const bLeads = journal.events.find((e) => e.node === 'b' && e.event === 'leading')!.t;
+    assert.ok(bLeads - stoppingSince >= 2500, `b led ${(bLeads - stoppingSince).toFixed(0)} ms into a's stop`);
+    // The watchdog's deadline moved on during the stop (renewals went on) and was cleared at its end.
+    assert.equal(deadlines.at(-1)?.deadline, undefined);
+    const renewedDuringStop = deadlines.filter((d) => d.at > stoppingSince + 500 && d.deadline !== undefined);
+    assert.ok(renewedDuringStop.length >= 2, `deadline renewals during the stop: ${renewedDuringStop.length}`);
+  } finally {
+    await ea.close();
+    await eb.close();
+    a.close();
+    b.close();
+  }
+});
