@@ -1,12 +1,13 @@
 /**
- * DNS benchmark: our server vs dnsmasq, same 300 hosts (A + PTR), each hammered by dnsperf for
- * 10 s on 127.0.0.1. Usage: node --import tsx bench/dns.ts [seconds]
- * (`--serve` is the child mode that runs our server and prints its port.)
+ * DNS benchmark: our server (in one process, and with UDP worker processes sharing its socket) vs
+ * dnsmasq, same 300 hosts (A + PTR), each hammered by dnsperf for 10 s on 127.0.0.1.
+ * Usage: node --import tsx bench/dns.ts [seconds] [worker counts, default 0,2; '2r': 2 workers and the server process reading too]
+ * (`--serve N` is the child mode that runs our server with N workers and prints its port and PIDs.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/lib/exec.js';
@@ -17,10 +18,12 @@ import { startDnsServer } from '../src/dns/server.js';
 const DOMAIN = 'bench.test';
 const HOSTS = Array.from({ length: 300 }, (_, i) => ({ name: `n${i + 1}.${DOMAIN}`, ip: `10.0.${1 + Math.floor(i / 200)}.${(i % 200) + 10}` }));
 
-async function serve(): Promise<void> {
+/** `spec` is a worker count, with a trailing 'r' for the server process reading the socket as well. */
+async function serve(spec: string): Promise<void> {
+  const workers = parseInt(spec, 10);
   const zone = new Zone(DOMAIN, [{ name: DOMAIN, type: 'NS', ttl: 60, data: `n1.${DOMAIN}` }, ...hostRecords(HOSTS, 30)], { reverseCidrs: ['10.0.0.0/22'] });
-  const server = await startDnsServer({ zone, upstreams: [], port: 0, bindAddress: '127.0.0.1', logger: createLogger({ level: 'warn' }) });
-  process.stdout.write(`PORT ${server.udpPort}\n`);
+  const server = await startDnsServer({ zone, upstreams: [], port: 0, bindAddress: '127.0.0.1', logger: createLogger({ level: 'warn' }), udpWorkers: workers, udpParentReads: spec.endsWith('r') });
+  process.stdout.write(`PORT ${server.udpPort} PIDS ${[process.pid, ...(server.workers?.pids() ?? [])].join(',')}\n`);
   process.on('SIGTERM', () => {
     process.stderr.write(`stats ${JSON.stringify(server.stats())}\n`);
     void server.close().then(() => process.exit(0));
@@ -59,7 +62,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-interface Figures { qps: number; avgMs: number; sdMs: number; sent: number; lost: number; userUs: number; sysUs: number }
+interface Figures { qps: number; avgMs: number; sdMs: number; sent: number; lost: number; userUs: number; sysUs: number; rssMb: number; procs: number }
 
 /** A process's user and system CPU so far, in clock ticks (/proc/PID/stat fields 14 and 15). */
 function cpuTicks(pid: number): [number, number] {
@@ -68,11 +71,24 @@ function cpuTicks(pid: number): [number, number] {
   return [Number(f[11]), Number(f[12])];
 }
 
-/** dnsperf against one server, with the server's CPU time per answered query (less sensitive to other load than queries/s). */
-async function dnsperf(port: number, pid: number, queryFile: string, seconds: number, tick: number): Promise<Figures> {
-  const before = cpuTicks(pid);
+/** Resident memory of a process in MB (VmRSS). */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
+
+function sumTicks(pids: number[]): [number, number] {
+  return pids.map(cpuTicks).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
+}
+
+/**
+ * dnsperf against one server, with the CPU time of all its processes per answered query (less
+ * sensitive to other load than queries/s) and their memory after the run.
+ */
+async function dnsperf(port: number, pids: number[], queryFile: string, seconds: number, tick: number): Promise<Figures> {
+  const before = sumTicks(pids);
   const r = await run('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds)], { timeoutMs: (seconds + 20) * 1000 });
-  const after = cpuTicks(pid);
+  const after = sumTicks(pids);
   const num = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? NaN);
   const done = num(/Queries completed:\s+(\d+)/);
   return {
@@ -83,6 +99,8 @@ async function dnsperf(port: number, pid: number, queryFile: string, seconds: nu
     lost: num(/Queries lost:\s+(\d+)/),
     userUs: ((after[0] - before[0]) * tick) / done,
     sysUs: ((after[1] - before[1]) * tick) / done,
+    rssMb: pids.map(rssMb).reduce((a, b) => a + b, 0),
+    procs: pids.length,
   };
 }
 
@@ -100,6 +118,7 @@ function stop(child: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 10);
+  const workerCounts = (process.argv[3] ?? '0,2').split(',');
   const dir = mkdtempSync(join(tmpdir(), 'yc-bench-dns-'));
   const children: ChildProcess[] = [];
   try {
@@ -107,30 +126,48 @@ async function main(): Promise<void> {
     writeFileSync(hostsFile, HOSTS.map((h) => `${h.ip} ${h.name}\n`).join(''));
     const queryFile = join(dir, 'queries');
     writeFileSync(queryFile, HOSTS.flatMap((h) => [`${h.name} A`, `${h.ip.split('.').reverse().join('.')}.in-addr.arpa PTR`]).join('\n') + '\n');
-
+    const tickUs = 1e6 / Number((await run('getconf', ['CLK_TCK'])).stdout.trim());
     const self = fileURLToPath(import.meta.url);
-    const ours = await startChild(process.execPath, ['--import', 'tsx', self, '--serve'], /PORT (\d+)/, children);
-    const oursPort = Number(ours[1]);
-    const dmPort = await freePort();
-    const dmIndex = children.length;
-    await startChild('dnsmasq', [
-      '--no-daemon', '--conf-file=/dev/null', `--port=${dmPort}`, '--listen-address=127.0.0.1', '--bind-interfaces',
-      '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DOMAIN}/`, '--pid-file', '--user=root', '--group=root',
-    ], /started, version/, children);
-    // Warm both up and check they answer the same thing before measuring.
-    for (const port of [oursPort, dmPort]) {
+    const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+    // Warm up and check it answers what dnsmasq would before measuring.
+    const check = async (port: number): Promise<void> => {
       const a = await run('dig', ['@127.0.0.1', '-p', String(port), '+short', '+time=2', '+tries=1', `n7.${DOMAIN}`], { timeoutMs: 5000 });
       if (a.stdout.trim() !== HOSTS[6]!.ip) throw new Error(`server on port ${port} answered "${a.stdout.trim()}"`);
-    }
-    const tickUs = 1e6 / Number((await run('getconf', ['CLK_TCK'])).stdout.trim());
-    const results: Record<string, Figures> = {};
-    results.ycluster = await dnsperf(oursPort, children[0]!.pid!, queryFile, seconds, tickUs);
-    results.dnsmasq = await dnsperf(dmPort, children[dmIndex]!.pid!, queryFile, seconds, tickUs);
-    console.log(`DNS, 300 hosts, ${HOSTS.length * 2} distinct A+PTR queries, dnsperf ${seconds} s each on 127.0.0.1`);
-    console.log('server      queries/s   avg ms   stddev ms   sent       lost   server CPU us/query (user+sys)');
-    for (const [name, f] of Object.entries(results)) {
+    };
+    const results: [string, Figures, string][] = [];
+    const measureOurs = async (workers: string): Promise<void> => {
+      const m = await startChild(process.execPath, ['--import', 'tsx', self, '--serve', workers], /PORT (\d+) PIDS ([\d,]+)\n/, children);
+      const child = children[children.length - 1]!;
+      await check(Number(m[1]));
+      const at = load();
+      results.push([parseInt(workers, 10) ? `ycluster+${workers}w` : 'ycluster', await dnsperf(Number(m[1]), m[2]!.split(',').map(Number), queryFile, seconds, tickUs), at]);
+      await stop(child);
+    };
+    const measureDnsmasq = async (): Promise<void> => {
+      const port = await freePort();
+      await startChild('dnsmasq', [
+        '--no-daemon', '--conf-file=/dev/null', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces',
+        '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DOMAIN}/`, '--pid-file', '--user=root', '--group=root',
+      ], /started, version/, children);
+      const child = children[children.length - 1]!;
+      await check(port);
+      const at = load();
+      results.push(['dnsmasq', await dnsperf(port, [child.pid!], queryFile, seconds, tickUs), at]);
+      await stop(child);
+    };
+    // dnsmasq in the middle, so a drift in the machine's load does not favour one side.
+    const [first, ...rest] = workerCounts;
+    await measureOurs(first ?? '0');
+    await measureDnsmasq();
+    for (const w of rest) await measureOurs(w);
+
+    console.log(`DNS, 300 hosts, ${HOSTS.length * 2} distinct A+PTR queries, dnsperf ${seconds} s each on 127.0.0.1, ${cpus().length} cores`);
+    console.log('server         queries/s  vs dnsmasq   avg ms  stddev ms  lost   CPU us/query (user+sys)   RSS MB (procs)  load before');
+    const base = results.find(([n]) => n === 'dnsmasq')![1].qps;
+    for (const [name, f, at] of results) {
       const cpu = `${(f.userUs + f.sysUs).toFixed(2)} (${f.userUs.toFixed(2)}+${f.sysUs.toFixed(2)})`;
-      console.log(`${name.padEnd(10)}  ${f.qps.toFixed(0).padStart(9)}   ${f.avgMs.toFixed(3).padStart(6)}   ${f.sdMs.toFixed(3).padStart(9)}   ${String(f.sent).padEnd(9)}  ${String(f.lost).padEnd(5)}  ${cpu}`);
+      console.log(`${name.padEnd(13)}  ${f.qps.toFixed(0).padStart(9)}  ${((f.qps / base) * 100).toFixed(0).padStart(9)}%  ${f.avgMs.toFixed(3).padStart(7)}  ${f.sdMs.toFixed(3).padStart(9)}  ${String(f.lost).padEnd(5)}  ${cpu.padEnd(24)}  ${`${f.rssMb.toFixed(0)} (${f.procs})`.padEnd(14)}  ${at}`);
     }
   } finally {
     await Promise.all(children.map(stop));
@@ -138,7 +175,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--serve') void serve();
+if (process.argv[2] === '--serve') void serve(process.argv[3] ?? '0');
 else {
   main().catch((err: unknown) => {
     console.error(err);

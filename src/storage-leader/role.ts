@@ -35,6 +35,8 @@ export class StorageLeaderRole implements LedRole {
   /** A voluntary stepDown's budget: the lease is renewed meanwhile, so services get time for a clean stop. */
   private readonly resignBudgetMs: number;
   private current: Held | undefined;
+  /** The term a stepDown is releasing: its services still count (status, and the watchdog's fence targets). */
+  private stoppingTerm: Held | undefined;
   /** A previous term's resources that could not all be released (e.g. still mounted). */
   private leftover: Held | undefined;
   private leading: { token: number; since: string; arp: AddVipResult | undefined } | undefined;
@@ -269,12 +271,14 @@ export class StorageLeaderRole implements LedRole {
     if (held) {
       const timeline = new Timeline(this.log, 'stepDown', held.holder.token);
       const env = { ...this.env(), budgetMs: Math.max(1, budgetMs - (monoMs() - t0)), timeline };
+      this.stoppingTerm = held;
       const run = this.releasing.then(() => teardown(held, env, reason));
       this.releasing = run.catch(() => undefined);
       const clean = await run.catch((err: unknown) => {
         this.alarm('storage-teardown', `teardown failed: ${errorMessage(err)}`);
         return false;
       });
+      this.stoppingTerm = undefined;
       timeline.finish(clean ? `released: ${reason}` : `left behind: ${reason}`);
       if (!clean) this.leftover = held;
     }
@@ -348,7 +352,7 @@ export class StorageLeaderRole implements LedRole {
   }
 
   services(): ServiceStatus[] {
-    const running = (this.current?.services ?? []).map((s) => s.status());
+    const running = (this.current?.services ?? this.stoppingTerm?.services ?? []).map((s) => s.status());
     const since = this.leading?.since ?? new Date().toISOString();
     const missing = this.unavailable.map((u): ServiceStatus => ({ name: u.name, state: 'failed', pid: undefined, restarts: 0, healthy: false, lastError: u.unavailable, since }));
     // Volumes start concurrently, so start order varies: a stable order keeps health output and the published
