@@ -6,7 +6,9 @@
 // Drain is measured as write unavailability: the longest time between two acknowledged INSERTs of a probe that
 // starts one INSERT every 100 ms (overlapping) around the switchover. Each trial also prints where the time
 // went, from the agents' logs (election, each takeover step, VIP), and a per-phase summary follows the totals.
-// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--keep-logs DIR]
+// With --ceph the volumes are RBD images of a real Ceph cluster in the lab (an OSD on each of two storage nodes,
+// mapped through rbd-fuse); --faults picks a subset (comma-separated: kill,partition,drain).
+// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--ceph] [--faults drain] [--keep-logs DIR]
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,22 +23,29 @@ import { InsertProbe, STORAGE_NODES, STORAGE_VIP, firstInsertAfter, holders, psq
 import { summarize, table } from './lib/report.js';
 import { breakdown } from './lib/storage-timeline.js';
 
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' } } });
+const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' }, ceph: { type: 'boolean', default: false }, faults: { type: 'string', default: 'kill,partition,drain' } } });
 const trials = Math.max(1, Math.min(100, Number(values.trials)));
 const baseTrials = Math.max(0, Math.min(20, Number(values['baseline-trials'])));
 const deadline = monoMs() + Number(values['budget-min']) * 60_000;
 const name = values.name;
 const say = (m: string): void => void process.stderr.write(`${m}\n`);
 type Fault = 'kill -9' | 'partition' | 'drain';
-const FAULTS: Fault[] = ['kill -9', 'partition', 'drain'];
+const FAULT_NAMES: Record<string, Fault> = { kill: 'kill -9', partition: 'partition', drain: 'drain' };
+const FAULTS: Fault[] = values.faults.split(',').map((f) => {
+  const fault = FAULT_NAMES[f.trim()];
+  if (!fault) throw new Error(`--faults: unknown fault "${f}" (kill, partition, drain)`);
+  return fault;
+});
 let nextId = 1;
+/** Nodes that can lead storage: the core nodes and the storage nodes of the lab below. */
+const NODES = values.ceph ? [...STORAGE_NODES, 's5'] : STORAGE_NODES;
 
 async function leader(): Promise<string> {
   return waitFor('a storage leader serving through the VIP', async () => {
     const s = await labStatus(name).catch(() => undefined);
     const l = s?.leaders.storage;
     if (!s?.healthy || !l) return undefined;
-    if ((await holders(name, STORAGE_VIP)).join() !== l) return undefined;
+    if ((await holders(name, STORAGE_VIP, NODES)).join() !== l) return undefined;
     return (await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? l : undefined;
   }, { timeoutMs: 180_000, intervalMs: 300 });
 }
@@ -51,7 +60,7 @@ async function drainTrial(l: string, timeoutMs: number): Promise<{ ms: number; t
     if (d.code !== 0) throw new Error(`drain failed: ${d.stderr}`);
     // Done when another node holds the VIP and an INSERT started after that was acknowledged.
     const moved = await waitFor('the VIP on another node', async () => {
-      const h = await holders(name, STORAGE_VIP);
+      const h = await holders(name, STORAGE_VIP, NODES);
       return h.length === 1 && h[0] !== l ? monoMs() : undefined;
     }, { timeoutMs, intervalMs: 50 }).catch(() => undefined);
     if (moved === undefined) return undefined;
@@ -108,7 +117,7 @@ async function trial(series: string, fault: Fault, timeoutMs: number): Promise<n
 /** Prints where a trial's time went (monotonic instants turned into wall-clock for the agents' logs). */
 function explain(series: string, fault: Fault, oldLeader: string, t0: number, t1: number): void {
   const toWall = (m: number): number => Date.now() - (monoMs() - m);
-  const b = breakdown(name, STORAGE_NODES, oldLeader, toWall(t0), toWall(t1));
+  const b = breakdown(name, NODES, oldLeader, toWall(t0), toWall(t1));
   notePhases(series, fault, b.phases);
   say(`    ${b.text}`);
 }
@@ -134,17 +143,17 @@ const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function main(): Promise<void> {
   say(`bringing up lab ${name} (load average ${loadStart})`);
-  await labUp({ name, core: 3, storage: 1, compute: 1, frontend: 0, progress: say });
+  await labUp({ name, core: 3, storage: values.ceph ? 2 : 1, compute: 1, frontend: 0, ceph: values.ceph, progress: say });
   try {
     await leader();
     const c = await psql(name, 'CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY)');
     if (!c.ok) throw new Error(c.err);
-    const rows = await series('ycluster (TTL 3 s)', trials, 30_000);
+    const rows = await series(`ycluster (TTL 3 s${values.ceph ? ', Ceph' : ''})`, trials, values.ceph ? 60_000 : 30_000);
     if (baseTrials > 0) {
       say('baseline: electionTtlSeconds 30; restarting agents so their elections use it');
       const set = await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'config', 'set', 'electionTtlSeconds', '30']);
       if (set.code !== 0) throw new Error(`config set failed: ${set.stderr}`);
-      for (const n of ['s1', 's2', 's3', 's4']) {
+      for (const n of NODES) {
         await ycluster(['lab', 'stop', name, n]);
         await ycluster(['lab', 'start', name, n]);
         await waitFor('lab healthy', async () => ((await labStatus(name).catch(() => undefined))?.healthy ? true : undefined), { timeoutMs: 180_000, intervalMs: 500 });
