@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { YcError, badInput } from '../lib/errors.js';
 import { isAlive, run } from '../lib/exec.js';
 import { findByCmdline, isSameAlive, procRef, signalRef, waitGone, type ProcRef } from './proc.js';
+import { abortFuseConnections, fuseMounts } from '../storage/rbd-fuse.js';
 
 export const LABS_ROOT = '/run/ycluster/labs';
 const REGISTRY_FILE = 'registry.json';
@@ -370,6 +371,10 @@ export async function destroyLab(name: string, opts: { root?: string; timeoutMs?
     reg = undefined; // damaged: still clean up by namespace prefix, command line and mounts under dir
   }
   const timeoutMs = opts.timeoutMs ?? 5_000;
+  // rbd-fuse killed while a file system above it still has dirty data waits on writeback only it could do (a
+  // FUSE deadlock that pins the loop device): abort the lab's FUSE connections first, so that writeback fails.
+  const fuse = fuseMounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((f) => isUnder(f.mountPoint, dir));
+  await abortFuseConnections(fuse.map((f) => f.conn)).catch(() => undefined);
   const killed = await killAll(name, dir, reg, timeoutMs);
 
   const mountTargets = () => [...(reg?.mounts ?? []), ...mountPoints().filter((m) => isUnder(m, dir))];

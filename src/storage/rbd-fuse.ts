@@ -83,32 +83,38 @@ export async function unmapFuse(runDir: string, name: string): Promise<void> {
   await rm(recordPath(runDir, name), { force: true });
 }
 
-/** The FUSE connection number of the mount at `dir` (its minor device), read from mountinfo: a stat would ask FUSE. */
-export function fuseConnection(mountinfo: string, dir: string): number | undefined {
+/** FUSE mounts and their connection numbers (minor device), read from mountinfo: a stat would ask FUSE. */
+export function fuseMounts(mountinfo: string): { mountPoint: string; conn: number }[] {
+  const out: { mountPoint: string; conn: number }[] = [];
   for (const line of mountinfo.split('\n')) {
     const f = line.split(' ');
     const sep = f.indexOf('-');
-    if (f[4] !== dir || sep < 0 || !f[sep + 1]?.startsWith('fuse')) continue;
-    const minor = Number(f[2]?.split(':')[1]);
-    if (Number.isInteger(minor)) return minor;
+    const fsType = sep < 0 ? '' : (f[sep + 1] ?? '');
+    if (!(fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.')) || f[4] === undefined) continue;
+    const conn = Number(f[2]?.split(':')[1]);
+    if (Number.isInteger(conn)) out.push({ mountPoint: f[4], conn });
   }
-  return undefined;
+  return out;
+}
+
+/** Aborts FUSE connections by number; fusectl is mounted in a private mount namespace, the host's is untouched. */
+export async function abortFuseConnections(conns: readonly number[]): Promise<void> {
+  if (conns.length === 0) return;
+  const writes = conns.map((c) => `echo 1 > /sys/fs/fuse/connections/${Math.trunc(c)}/abort`).join('; ');
+  const script = `mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections; ${writes}`;
+  await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { timeoutMs: 5000 });
 }
 
 /**
  * Aborts the FUSE connection of a mapping, so every request waiting on rbd-fuse (and the loop I/O and processes
  * above it) fails at once, then kills rbd-fuse. Killing alone is not enough: its exit can wait on writeback that
- * only it could finish. fusectl is mounted in a private mount namespace of a short-lived process, so the host's
- * mount table is left as it was.
+ * only it could finish.
  */
 export async function abortFuse(runDir: string, name: string): Promise<void> {
   const m = await readMapping(runDir, name);
   if (m === undefined) return;
-  const conn = fuseConnection(await readFile('/proc/self/mountinfo', 'utf8'), m.fuseDir);
-  if (conn !== undefined) {
-    const script = `mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections; echo 1 > /sys/fs/fuse/connections/${conn}/abort`;
-    await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { timeoutMs: 5000 });
-  }
+  const mine = fuseMounts(await readFile('/proc/self/mountinfo', 'utf8')).filter((f) => f.mountPoint === m.fuseDir);
+  await abortFuseConnections(mine.map((f) => f.conn));
   if (fuseAlive(m)) process.kill(m.pid, 'SIGKILL');
 }
 
