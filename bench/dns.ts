@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       const child = children[children.length - 1]!;
       await check(Number(m[1]));
       const at = load();
-      results.push([parseInt(workers, 10) ? `ycluster+${workers}w` : 'ycluster', await dnsperf(Number(m[1]), m[2]!.split(',').map(Number), queryFile, seconds, tickUs), at]);
+      results.push([parseInt(workers, 10) ? `ycluster+${parseInt(workers, 10)}w${workers.endsWith('r') ? '+p' : ''}` : 'ycluster', await dnsperf(Number(m[1]), m[2]!.split(',').map(Number), queryFile, seconds, tickUs), at]);
       await stop(child);
     };
     const measureDnsmasq = async (): Promise<void> => {

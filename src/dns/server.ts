@@ -103,6 +103,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   let pool: DnsWorkerPool | undefined;
   let stopFollowing = (): void => undefined;
+  let closing: Promise<void> | undefined;
   const ownPool = typeof opts.udpWorkers === 'number' && opts.udpWorkers > 0;
   const socketId = `udp:${address}:${port}`;
   try {
@@ -140,13 +141,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       out.precomputed = cache.current().size;
       return out;
     },
-    close: async () => {
+    // Idempotent: a second close waits for the first.
+    close: () => (closing ??= (async () => {
       stopFollowing();
       // Workers let go of the UDP socket first, so the address is free once this resolves.
       if (pool && ownPool) await pool.close();
       else await pool?.detach(socketId);
       await closeSockets();
-    },
+    })()),
   };
 }
 

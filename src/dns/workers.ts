@@ -145,6 +145,11 @@ export class DnsWorkerPool {
     return { udp_workers: this.live().length, udp_worker_restarts: this.restarts };
   }
 
+  /** Each worker's state and its last reported counters for socket `id`. */
+  perWorker(id: string): { pid: number; ready: boolean; gen: number; counters: Counters }[] {
+    return this.slots.flatMap((s) => (s.child?.pid !== undefined ? [{ pid: s.child.pid, ready: s.ready, gen: s.gen, counters: { ...s.stats[id] } }] : []));
+  }
+
   /** How many workers serve socket `id` now. */
   serving(id: string): number {
     return this.slots.filter((s) => s.child && s.attached.has(id)).length;
