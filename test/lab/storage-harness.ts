@@ -122,6 +122,7 @@ export class StorageHarness {
       const added = [...(await this.ids())].filter((id) => !before.has(id));
       assert.deepEqual(added.filter((id) => !w.attempted(id)), [], 'rows nobody wrote during the switchover');
       assert.ok(added.length <= w.acked.length + w.failures.length, `${added.length} rows added, ${w.acked.length} acknowledged, ${w.failures.length} failed`);
+      console.log(`drain of ${leader}: longest gap between acknowledged INSERTs ${w.longestGap()} ms`);
       // The goal is 1 s (bench/storage-failover.ts measures it); a loaded CI machine gets some slack here.
       assert.ok(w.longestGap() < maxGapMs, `writes stopped for ${w.longestGap()} ms during a planned switchover`);
     } finally {
