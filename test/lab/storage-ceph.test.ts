@@ -6,9 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labStorageRunDir } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
@@ -221,59 +219,10 @@ test('the agent stops its Ceph daemons when it stops, and runs them again when i
   await waitHealthy();
 });
 
-async function curl(args: string[]): Promise<{ code: number; stdout: string }> {
-  const r = await inNode(name, 'c1', 'curl', ['-s', '-m', '5', ...args], { timeoutMs: 10_000 });
-  return { code: r.code, stdout: r.stdout };
-}
 
-const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 test('an image pushed to the registry is pulled back identical after a failover', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ysc-reg-'));
-  const base = `http://${STORAGE_VIP}:5000/v2/lab/demo`;
-  try {
-    const layer = Buffer.from(`layer ${Date.now()} ${Math.random()}`.repeat(200));
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
-    for (const blob of [layer, config]) {
-      const f = join(dir, 'blob');
-      writeFileSync(f, blob);
-      const start = await curl(['-i', '-X', 'POST', `${base}/blobs/uploads/`]);
-      const loc = /^location: (\S+)/im.exec(start.stdout)?.[1];
-      assert.ok(loc, `upload location: ${start.stdout}`);
-      const url = `${loc.startsWith('http') ? loc : `http://${STORAGE_VIP}:5000${loc}`}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`;
-      const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, url]);
-      assert.equal(put.stdout, '201');
-    }
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha(layer) }],
-    });
-    writeFileSync(join(dir, 'manifest'), manifest);
-    const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/vnd.docker.distribution.manifest.v2+json', '--data-binary', `@${join(dir, 'manifest')}`, `${base}/manifests/v1`]);
-    assert.equal(put.stdout, '201');
-
-    const leader = await serving();
-    await drain(leader, true);
-    try {
-      await serving(leader);
-    } finally {
-      await drain(leader, false);
-    }
-    let last = '';
-    await waitFor('registry after failover', async () => {
-      last = (await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', '-w', ' %{http_code}', `${base}/manifests/v1`])).stdout;
-      return last.endsWith(' 200') ? true : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last answer: ${last.slice(0, 300)}`));
-    const got = await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
-    assert.equal(sha(got.stdout), sha(manifest));
-    const out = join(dir, 'layer.out');
-    await curl(['-L', '-o', out, `${base}/blobs/${sha(layer)}`]);
-    assert.equal(sha(readFileSync(out)), sha(layer));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await harness.registryCase();
 });
 
 test('bad input: a volume locked by a live holder with a larger token gives a clear alarm; nothing is opened, broken or written', async () => {

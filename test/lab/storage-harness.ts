@@ -2,9 +2,15 @@
 // a VIP watch around a fault, and the partition and drain cases themselves (test/lab/storage.test.ts runs them on
 // loop volumes, test/lab/storage-ceph-faults.test.ts on Ceph).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { waitFor } from '../../src/lib/time.js';
 import { labStatus, overlaps, readJournals, waitForLeader, ycluster } from '../helpers/lab.js';
-import { STORAGE_VIP, VipWatch, Writer, holders, postgresOn, psql } from './storage-probe.js';
+import { STORAGE_VIP, VipWatch, Writer, holders, inNode, postgresOn, psql } from './storage-probe.js';
+
+const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The waits of a Ceph lab (see StorageHarness). */
 export const CEPH_WAITS = { serveMs: 60_000, healthyMs: 120_000, resumeMs: 60_000 };
@@ -103,6 +109,61 @@ export class StorageHarness {
       await this.waitHealthy();
     }
     assert.deepEqual(overlaps(readJournals(this.name), 'storage', opts.deaths ?? new Map<string, number>()), []);
+  }
+
+  /** curl from the client node c1 (the registry is reached through the storage VIP, as a user would). */
+  private async curl(args: string[]): Promise<{ code: number; stdout: string }> {
+    const r = await inNode(this.name, 'c1', 'curl', ['-s', '-m', '5', ...args], { timeoutMs: 10_000 });
+    return { code: r.code, stdout: r.stdout };
+  }
+
+  /** Pushes an image (a layer, its config, a manifest) through the registry API, fails over by drain, pulls it back. */
+  async registryCase(): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'ysh-reg-'));
+    const base = `http://${STORAGE_VIP}:5000/v2/lab/demo`;
+    try {
+      const layer = Buffer.from(`layer ${Date.now()} ${Math.random()}`.repeat(200));
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
+      for (const blob of [layer, config]) {
+        const f = join(dir, 'blob');
+        writeFileSync(f, blob);
+        const start = await this.curl(['-i', '-X', 'POST', `${base}/blobs/uploads/`]);
+        const loc = /^location: (\S+)/im.exec(start.stdout)?.[1];
+        assert.ok(loc, `upload location: ${start.stdout}`);
+        const url = `${loc.startsWith('http') ? loc : `http://${STORAGE_VIP}:5000${loc}`}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`;
+        const put = await this.curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, url]);
+        assert.equal(put.stdout, '201');
+      }
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
+        layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha(layer) }],
+      });
+      writeFileSync(join(dir, 'manifest'), manifest);
+      const put = await this.curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/vnd.docker.distribution.manifest.v2+json', '--data-binary', `@${join(dir, 'manifest')}`, `${base}/manifests/v1`]);
+      assert.equal(put.stdout, '201');
+
+      const leader = await this.serving();
+      await this.drain(leader, true);
+      try {
+        await this.serving(leader);
+      } finally {
+        await this.drain(leader, false);
+      }
+      let last = '';
+      await waitFor('registry after failover', async () => {
+        last = (await this.curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', '-w', ' %{http_code}', `${base}/manifests/v1`])).stdout;
+        return last.endsWith(' 200') ? true : undefined;
+      }, { timeoutMs: this.waits.serveMs / 2, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last answer: ${last.slice(0, 300)}`));
+      const got = await this.curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
+      assert.equal(sha(got.stdout), sha(manifest));
+      const out = join(dir, 'layer.out');
+      await this.curl(['-L', '-o', out, `${base}/blobs/${sha(layer)}`]);
+      assert.equal(sha(readFileSync(out)), sha(layer));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async noPostgresOn(node: string): Promise<void> {

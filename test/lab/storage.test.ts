@@ -3,9 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labVolumesDir } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
@@ -150,59 +148,10 @@ test('drain: planned switchover keeps every row; write unavailability is short',
   await harness.drainCase(await serving());
 });
 
-async function curl(args: string[]): Promise<{ code: number; stdout: string }> {
-  const r = await inNode(name, 'c1', 'curl', ['-s', '-m', '5', ...args], { timeoutMs: 10_000 });
-  return { code: r.code, stdout: r.stdout };
-}
 
-const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 test('an image pushed to the registry is pulled back identical after a failover', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'yst-reg-'));
-  const base = `http://${STORAGE_VIP}:5000/v2/lab/demo`;
-  try {
-    const layer = Buffer.from(`layer ${Date.now()} ${Math.random()}`.repeat(100));
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
-    for (const blob of [layer, config]) {
-      const f = join(dir, 'blob');
-      writeFileSync(f, blob);
-      const start = await curl(['-i', '-X', 'POST', `${base}/blobs/uploads/`]);
-      const loc = /^location: (\S+)/im.exec(start.stdout)?.[1];
-      assert.ok(loc, `upload location: ${start.stdout}`);
-      const url = `${loc.startsWith('http') ? loc : `http://${STORAGE_VIP}:5000${loc}`}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`;
-      const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, url]);
-      assert.equal(put.stdout, '201');
-    }
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha(config) },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha(layer) }],
-    });
-    writeFileSync(join(dir, 'manifest'), manifest);
-    const put = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/vnd.docker.distribution.manifest.v2+json', '--data-binary', `@${join(dir, 'manifest')}`, `${base}/manifests/v1`]);
-    assert.equal(put.stdout, '201');
-
-    const leader = await serving();
-    try {
-      assert.equal((await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'drain', leader])).code, 0);
-      await serving(leader);
-    } finally {
-      await ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', 'node', 'undrain', leader]);
-    }
-    let last = '';
-    await waitFor('registry after failover', async () => {
-      last = (await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', '-w', ' %{http_code}', `${base}/manifests/v1`])).stdout;
-      return last.endsWith(' 200') ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last answer: ${last.slice(0, 300)}`));
-    const got = await curl(['-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${base}/manifests/v1`]);
-    assert.equal(sha(got.stdout), sha(manifest));
-    const out = join(dir, 'layer.out');
-    await curl(['-L', '-o', out, `${base}/blobs/${sha(layer)}`]);
-    assert.equal(sha(readFileSync(out)), sha(layer));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await harness.registryCase();
 });
 
 async function nodeChecks(node: string): Promise<{ name: string; ok: boolean; detail: string }[]> {
