@@ -2,6 +2,7 @@
 // OVMF (UEFI, Debian ovmf), TCG (KVM crashes inside iPXE here), no disk, serial console to a file. Its tap lives in a namespace of its
 // own ("NAME-<node>"), bridged there to that namespace's cable into the lab switch: the host namespace never
 // sees the tap or any of the VM's traffic.
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { isAlive, run } from '../../src/lib/exec.js';
@@ -102,4 +103,15 @@ export async function startPxeVm(name: string, node: string, mac: string, serial
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);
     },
   };
+}
+
+/** Asserts that each line of `steps` appears in the serial console `out`, in this order; returns where the last ends. */
+export function expectInOrder(out: string, steps: readonly string[]): number {
+  let at = 0;
+  for (const step of steps) {
+    const i = out.indexOf(step, at);
+    assert.ok(i >= 0, `serial console: "${step}" after position ${at}:\n${out}`);
+    at = i + step.length;
+  }
+  return at;
 }

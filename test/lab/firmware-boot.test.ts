@@ -14,7 +14,7 @@ import { waitFor } from '../../src/lib/time.js';
 import { addNode, execInNode, spawnInNode } from '../../src/lab/netns.js';
 import { labDir } from '../../src/lab/registry.js';
 import { labStatus, MAIN, uniqueLabName, waitForLeader, ycluster } from '../helpers/lab.js';
-import { qemuMissing, startPxeVm, type PxeVm } from '../helpers/qemu.js';
+import { expectInOrder, qemuMissing, startPxeVm, type PxeVm } from '../helpers/qemu.js';
 
 const missing = qemuMissing();
 const name = uniqueLabName('ycf');
@@ -154,12 +154,7 @@ describe('real firmware (SeaBIOS + iPXE ROM, OVMF) in QEMU network-boots from th
       `${BASE}/initrd... ok`,
       'iPXE initialising devices',
     ];
-    let at = 0;
-    for (const s of steps) {
-      const i = out.indexOf(s, at);
-      assert.ok(i >= 0, `serial console: "${s}" after position ${at}:\n${out}`);
-      at = i + s.length;
-    }
+    const at = expectInOrder(out, steps);
     // The booted kernel got ycluster's command line (ipxe.lkrn runs it as a script and names its first word).
     assert.match(out.slice(at), /autoinstall: command not found/);
 
@@ -231,12 +226,7 @@ describe('real firmware (SeaBIOS + iPXE ROM, OVMF) in QEMU network-boots from th
       `${BASE}/vmlinuz... ok`,
       'ycluster: download or boot failed, retrying in 10 seconds',
     ];
-    let at = 0;
-    for (const st of steps) {
-      const i = out.indexOf(st, at);
-      assert.ok(i >= 0, `serial console: "${st}" after position ${at}:\n${out}`);
-      at = i + st.length;
-    }
+    expectInOrder(out, steps);
     const tftp = agentLog('TFTP transfer completed', node.ip);
     assert.ok(tftp.some((l) => l.file === 'ipxe.efi'), `TFTP log lines for ${node.ip}: ${JSON.stringify(tftp)}`);
     assert.ok(bootRequests(MAC_UEFI).some((r) => r.path === '/boot.ipxe' && r.status === 200 && r.client === node.ip));
