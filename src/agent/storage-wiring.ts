@@ -18,7 +18,8 @@ import { clearStaleVip } from '../services/vip.js';
 import { keys } from '../state/keys.js';
 import { defaultConfig, type Check, type ClusterConfig } from '../state/schema.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from '../storage-leader/role.js';
-import type { StatefulService, StorageLeaderDeps, VolumeServices } from '../storage-leader/types.js';
+import { EtcdVolumeLedger } from '../storage-leader/ledger.js';
+import type { StatefulService, StorageLeaderDeps, VolumeLedger, VolumeServices } from '../storage-leader/types.js';
 import { LoopDriver } from '../storage/loop.js';
 import { RbdDriver } from '../storage/rbd.js';
 import type { VolumeDriver, VolumeSpec } from '../storage/driver.js';
@@ -98,7 +99,7 @@ export function volumeDriver(storage: StorageConfig, dataDir: string): VolumeDri
 }
 
 /** The storage leader's dependencies for this node: pure apart from reading the password file. */
-export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig): StorageLeaderDeps {
+export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig, ledger: VolumeLedger): StorageLeaderDeps {
   const runRoot = storage.runDir ?? join(dataDir, 'storage-run');
   const size = storage.volumeSizeMiB;
   const volumes: VolumeSpec[] = [
@@ -141,6 +142,7 @@ export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir:
   return {
     driver: volumeDriver(storage, dataDir),
     volumes,
+    ledger,
     mountRoot: storage.mountRoot,
     services,
     vip: { iface, cidr: `${cluster.storageVip}/${prefix}` },
@@ -183,7 +185,7 @@ export class StorageRole implements LedRole {
     if (this.inner) return Promise.resolve(this.inner);
     this.loading ??= (async () => {
       const cluster = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
-      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster);
+      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state));
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
       return this.inner;
     })().finally(() => {

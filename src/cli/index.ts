@@ -21,6 +21,7 @@ Usage:
   ycluster config show | config set KEY VALUE  e.g. config set dhcpLeaseSeconds 7200
   ycluster leader show [--json]
   ycluster storage status|volumes [--json]    storage leader, its services and alarms; volumes and lock holders
+  ycluster storage forget VOLUME --yes         drop the cluster's record of a volume (it is then created/formatted afresh)
 ${PROVISION_USAGE}${RULES_USAGE}${JOIN_USAGE}  ycluster agent --config FILE                 run the node agent
   ycluster lab up|status|exec|kill|stop|start|partition|heal|down|list   (see: ycluster lab help)
 
@@ -45,7 +46,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv, ext
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { etcd: { type: 'string' }, json: { type: 'boolean', default: false }, type: { type: 'string' }, reason: { type: 'string' } },
+      options: { etcd: { type: 'string' }, json: { type: 'boolean', default: false }, type: { type: 'string' }, reason: { type: 'string' }, yes: { type: 'boolean', default: false } },
     });
     const state = stateFromFlags(values.etcd, env);
     try {
@@ -59,7 +60,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv, ext
         case 'leader':
           return await leaderCommand(state, io, positionals, values.json);
         case 'storage':
-          return await storageCommand(state, io, positionals, values.json);
+          return await storageCommand(state, io, positionals, { json: values.json, yes: values.yes });
         default:
           throw new YcError('BAD_INPUT', `unknown command "${command}" (see ycluster help)`);
       }

@@ -14,6 +14,7 @@ import {
   BootSettingsSchema,
   InstallStateSchema,
   JoinTokenSchema,
+  VolumeRecordSchema,
 } from './schema.js';
 
 /** Every etcd key ycluster uses is built here, each paired with the schema of its value. */
@@ -48,6 +49,7 @@ export const keys = {
   bootSettings: key('boot/settings', BootSettingsSchema),
   installState: (mac: string) => key(`boot/install-state/${mac}`, InstallStateSchema),
   joinToken: (mac: string) => key(`boot/join-tokens/${mac}`, JoinTokenSchema),
+  volume: (name: string) => key(`storage/volumes/${name}`, VolumeRecordSchema),
 };
 
 export const prefixes = {
@@ -62,6 +64,7 @@ export const prefixes = {
   drains: prefix('drain/', DrainSchema),
   dhcpLeases: prefix('dhcp/leases/', DhcpLeaseSchema),
   dhcpDeclined: prefix('dhcp/declined/', DeclinedSchema),
+  volumes: prefix('storage/volumes/', VolumeRecordSchema),
 };
 
 /** The part of a key after its prefix: the MAC, node name or election name. */

@@ -128,4 +128,22 @@ export type BootSettings = z.infer<typeof BootSettingsSchema>;
 export const InstallStateSchema = z.object({ state: z.enum(['install', 'installed']), at: z.string() }).strict();
 
 /** Only the hash of a join token is stored; the token is shown once, in the node's user-data. */
+/**
+ * What the cluster knows of a storage volume, so that a volume that vanished or reads blank is never silently
+ * re-created or formatted over (that would hide the loss of its data behind an empty database).
+ */
+export const VolumeRecordSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]{1,40}$/),
+    fsType: z.enum(['xfs', 'ext4']),
+    createdAt: z.string(),
+    /** Who created it (or first found it, when `adopted`), with the fencing token of that leadership. */
+    createdBy: z.object({ node: hostname, token: z.number().int().nonnegative() }).strict(),
+    adopted: z.boolean(),
+    /** Set once a file system is known to be on it. */
+    formattedAt: z.string().optional(),
+  })
+  .strict();
+export type VolumeRecord = z.infer<typeof VolumeRecordSchema>;
+
 export const JoinTokenSchema = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), expiresAt: z.string() }).strict();

@@ -7,7 +7,7 @@ import { isAlive } from '../lib/exec.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
 import { monoMs } from '../lib/time.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from './role.js';
-import { FakeDriver, FakeProcesses, FakeVip, fakeRoleContext } from './testing.js';
+import { FakeDriver, FakeProcesses, FakeVip, MemoryLedger, fakeRoleContext } from './testing.js';
 import type { StorageLeaderDeps, VolumeServices } from './types.js';
 
 const volumes: StorageLeaderDeps['volumes'] = [
@@ -47,7 +47,7 @@ function rig(services: Record<string, VolumeServices>, extra: Partial<StorageLea
   const procs = new FakeProcesses(driver);
   const mountRoot = mkdtempSync(join(tmpdir(), 'ycsl-'));
   const role = createStorageLeaderRole(fakeRoleContext('n1'), {
-    driver, volumes, mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, ...extra,
+    driver, volumes, ledger: new MemoryLedger(), mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, ...extra,
   });
   return { role, journal, driver, vip, procs, cleanup: () => rmSync(mountRoot, { recursive: true, force: true }) };
 }
@@ -92,6 +92,56 @@ test('only a volume created now, or one its driver knows is blank, is formatted'
   r.journal.length = 0;
   await r.role.lead(2, new AbortController().signal);
   assert.deepEqual(r.journal.filter((l) => l.startsWith('format')), [], 'existing, formatted volumes are never handed to formatIfBlank');
+  await r.role.stepDown('done');
+});
+
+test('a volume the cluster knows that vanished is not created again: clear alarm, nothing touched; forgotten, it is made afresh', async (t) => {
+  const ledger = new MemoryLedger();
+  const r = rig({ a: () => [sleeper('svc-a')] }, { ledger });
+  t.after(r.cleanup);
+  r.driver.existing.delete('a');
+  r.driver.formatted.delete('a');
+  await r.role.lead(1, new AbortController().signal);
+  await r.role.stepDown('done');
+  r.driver.existing.delete('a');
+  r.driver.formatted.delete('a');
+  r.journal.length = 0;
+  await assert.rejects(r.role.lead(2, new AbortController().signal), /volume a is missing: the cluster created it on .* \(n1, token 1\); it is not created again.*storage forget a/);
+  assert.ok(!r.journal.some((l) => /^(ensure|format) /.test(l)), `journal: ${r.journal.join(', ')}`);
+  assert.match(r.role.checks().find((c) => c.name === 'storage-leader')?.detail ?? '', /lead failed at lock a: volume a is missing/);
+  assert.equal(r.driver.existing.has('a'), false);
+  assert.deepEqual([...r.driver.locks.keys()], [], 'everything taken was released');
+  ledger.records.delete('a'); // what `ycluster storage forget a --yes` does
+  await r.role.lead(3, new AbortController().signal);
+  assert.ok(r.journal.includes('ensure a') && r.journal.includes('format /dev/fake-a'));
+  assert.equal(ledger.records.get('a')?.adopted, false);
+  await r.role.stepDown('done');
+});
+
+test('a known volume that reads blank is never formatted: clear alarm at mount, nothing touched', async (t) => {
+  const ledger = new MemoryLedger();
+  const r = rig({ a: () => [sleeper('svc-a')] }, { ledger });
+  t.after(r.cleanup);
+  await r.role.lead(1, new AbortController().signal);
+  assert.ok(ledger.records.get('a')?.formattedAt, 'the file system is recorded');
+  await r.role.stepDown('done');
+  r.driver.formatted.delete('a'); // e.g. wiped, or another image mapped under its name
+  r.journal.length = 0;
+  await assert.rejects(r.role.lead(2, new AbortController().signal), /volume a reads blank, but a file system has been on it since .*: it is not formatted again/);
+  assert.ok(!r.journal.some((l) => l.startsWith('format ')), `journal: ${r.journal.join(', ')}`);
+  assert.equal(r.role.isLeading(), false);
+  assert.equal(r.driver.mounts.size, 0);
+});
+
+test('an existing volume the ledger does not know is adopted: recorded, formatted only if blank', async (t) => {
+  const ledger = new MemoryLedger();
+  const r = rig({}, { ledger });
+  t.after(r.cleanup);
+  r.driver.formatted.delete('b'); // exists, blank
+  await r.role.lead(1, new AbortController().signal);
+  assert.deepEqual(r.journal.filter((l) => l.startsWith('format')), ['format /dev/fake-b']);
+  assert.deepEqual([ledger.records.get('a')?.adopted, ledger.records.get('b')?.adopted], [true, true]);
+  assert.ok(ledger.records.get('a')?.formattedAt && ledger.records.get('b')?.formattedAt);
   await r.role.stepDown('done');
 });
 
@@ -181,7 +231,7 @@ test('unmount that keeps failing: map and lock are left for the next leader, an 
   r.driver.fail.unmount = undefined;
   r.journal.length = 0;
   await r.role.lead(6, new AbortController().signal);
-  assert.deepEqual(r.journal.slice(0, 4), ['unmount a', 'unmap a', 'unlock a n1/5', 'ensure a']);
+  assert.deepEqual(r.journal.slice(0, 4), ['unmount a', 'unmap a', 'unlock a n1/5', 'lock a n1/6 breakStale']);
   await r.role.stepDown('done');
 });
 

@@ -7,7 +7,7 @@ import { Supervised, type ServiceSpec, type ServiceStatus } from '../lib/supervi
 import { monoMs, sleep, waitFor } from '../lib/time.js';
 import { programArgv } from '../services/postgres.js';
 import { addVip, hasVip, removeVip, type AddVipResult } from '../services/vip.js';
-import type { Check } from '../state/schema.js';
+import type { Check, VolumeRecord } from '../state/schema.js';
 import type { VolumeSpec } from '../storage/driver.js';
 import { realProcessOps } from './procs.js';
 import { Timeline } from './timeline.js';
@@ -130,17 +130,32 @@ export class StorageLeaderRole implements LedRole {
     // at the same time as the others; the VIP waits for all of them.
     const bringUp = async (spec: VolumeSpec): Promise<void> => {
       const name = spec.name;
-      let at = `ensure ${name}`;
+      let at = `ledger ${name}`;
       try {
+        let record = await tl.step(at, () => d.ledger.get(name));
+        checkpoint(at);
         let created = false;
-        if (d.createVolumes ?? true) {
-          created = (await tl.step(at, () => d.driver.ensure(spec))).created;
+        // A volume the cluster knows is never created again: if it vanished, an empty one would hide the loss.
+        if (record === undefined) {
+          if (d.createVolumes ?? true) {
+            at = `ensure ${name}`;
+            created = (await tl.step(at, () => d.driver.ensure(spec))).created;
+            checkpoint(at);
+          }
+          at = `record ${name}`;
+          record = { name, fsType: spec.fsType, createdAt: new Date().toISOString(), createdBy: { ...holder }, adopted: !created };
+          const fresh = record;
+          await tl.step(at, () => d.ledger.put(fresh));
           checkpoint(at);
         }
+        const known = record;
         at = `lock ${name}`;
         const v: HeldVolume = { spec, locked: false, mapping: 'none', device: undefined, mountPoint: undefined };
         held.volumes.push(v);
-        await tl.step(at, () => d.driver.lock(name, holder, { breakStale: true }));
+        await tl.step(at, () => d.driver.lock(name, holder, { breakStale: true })).catch((err: unknown) => {
+          if (err instanceof YcError && err.code === 'NOT_FOUND') throw missingVolume(known);
+          throw err;
+        });
         v.locked = true;
         checkpoint(at);
         at = `map ${name}`;
@@ -149,20 +164,29 @@ export class StorageLeaderRole implements LedRole {
         v.device = device;
         v.mapping = 'mapped';
         checkpoint(at);
-        // Only a volume created in this term or one its driver knows to be blank is formatted: a device that
-        // merely reads as blank for a moment after mapping must never be wiped.
-        at = `format check ${name}`;
-        if (created || (await tl.step(at, () => d.driver.status(name))).formatted === false) {
-          at = `format ${name}`;
-          const formatted = await tl.step(at, () => d.driver.formatIfBlank(device, spec.fsType));
-          if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: spec.fsType });
+        // A volume the ledger knows to carry a file system is never formatted again (a device that merely reads
+        // as blank must not be wiped); one it does not is formatted only if it is blank, then recorded.
+        if (known.formattedAt === undefined) {
+          at = `format check ${name}`;
+          if (created || (await tl.step(at, () => d.driver.status(name))).formatted === false) {
+            at = `format ${name}`;
+            const formatted = await tl.step(at, () => d.driver.formatIfBlank(device, spec.fsType));
+            if (formatted) this.log.info('formatted blank volume', { volume: name, fsType: spec.fsType });
+            checkpoint(at);
+          }
+          at = `record format of ${name}`;
+          await tl.step(at, () => d.ledger.put({ ...known, formattedAt: new Date().toISOString() }));
           checkpoint(at);
         }
         at = `mount ${name}`;
         const mp = this.mountPoint(name);
         await mkdir(mp, { recursive: true });
         v.mountPoint = mp;
-        await tl.step(at, () => d.driver.mount(device, mp));
+        await tl.step(at, () => d.driver.mount(device, mp)).catch(async (err: unknown) => {
+          // Say why when the reason is a known volume that reads blank: nothing is formatted over it.
+          const blank = known.formattedAt !== undefined && (await d.driver.status(name).catch(() => undefined))?.formatted === false;
+          throw blank ? blankVolume(known) : err;
+        });
         // Again: a stepDown may have released this volume while the mount was under way.
         v.mountPoint = mp;
         checkpoint(at);
@@ -359,6 +383,14 @@ export class StorageLeaderRole implements LedRole {
     // status (compared by fingerprint) from changing when nothing did.
     return [...running, ...missing].sort((a, b) => a.name.localeCompare(b.name));
   }
+}
+
+function missingVolume(r: VolumeRecord): YcError {
+  return new YcError('NOT_FOUND', `volume ${r.name} is missing: the cluster ${r.adopted ? 'has used it since' : 'created it on'} ${r.createdAt} (${r.createdBy.node}, token ${r.createdBy.token}); it is not created again, since an empty volume would hide the loss of its data. Restore it, or run "ycluster storage forget ${r.name} --yes" to start it afresh`);
+}
+
+function blankVolume(r: VolumeRecord): YcError {
+  return new YcError('CONFLICT', `volume ${r.name} reads blank, but a file system has been on it since ${r.formattedAt ?? '?'}: it is not formatted again (its data may be damaged, or another image is mapped). Check it, or run "ycluster storage forget ${r.name} --yes" to format it afresh`);
 }
 
 export function createStorageLeaderRole(ctx: RoleContext, deps: StorageLeaderDeps): StorageLeaderRole {

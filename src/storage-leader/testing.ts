@@ -6,7 +6,8 @@ import type { AgentConfig } from '../agent/config.js';
 import type { StateClient } from '../state/client.js';
 import type { NodeRecord } from '../state/schema.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from '../storage/driver.js';
-import type { FoundProcess, ProcessOps, VipOps } from './types.js';
+import type { VolumeRecord } from '../state/schema.js';
+import type { FoundProcess, ProcessOps, VipOps, VolumeLedger } from './types.js';
 
 /** Test doubles for the role's unit tests: every call lands in one journal, in order. */
 export class FakeDriver implements VolumeDriver {
@@ -40,15 +41,16 @@ export class FakeDriver implements VolumeDriver {
     this.existing.add(spec.name);
     return Promise.resolve({ created });
   }
-  exists(): Promise<boolean> {
-    return Promise.resolve(true);
+  exists(name: string): Promise<boolean> {
+    return Promise.resolve(this.existing.has(name));
   }
   status(name: string): Promise<VolumeStatus> {
-    return Promise.resolve({ name, exists: true, holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: this.formatted.has(name) });
+    return Promise.resolve({ name, exists: this.existing.has(name), holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: this.formatted.has(name) });
   }
   lock(name: string, holder: LockHolder, opts: { breakStale: boolean }): Promise<void> {
     this.journal.push(`lock ${name} ${holder.node}/${holder.token}${opts.breakStale ? ' breakStale' : ''}`);
     this.failIf('lock', name);
+    if (!this.existing.has(name)) return Promise.reject(new YcError('NOT_FOUND', `volume ${name} does not exist`));
     const cur = this.locks.get(name);
     if (cur && cur.token >= holder.token && cur.node !== holder.node) return Promise.reject(new YcError('CONFLICT', `volume ${name} is locked by ${cur.node} with token ${cur.token}`));
     this.locks.set(name, holder);
@@ -86,7 +88,9 @@ export class FakeDriver implements VolumeDriver {
   async mount(device: string, mountPoint: string): Promise<void> {
     this.journal.push(`mount ${device}`);
     if (this.mountGate) await this.mountGate;
-    this.failIf('mount', device.replace('/dev/fake-', ''));
+    const name = device.replace('/dev/fake-', '');
+    this.failIf('mount', name);
+    if (!this.formatted.has(name)) throw new YcError('INTERNAL', `mount ${device}: wrong fs type, bad option, bad superblock`);
     this.mounts.set(mountPoint, device);
   }
   unmount(mountPoint: string): Promise<void> {
@@ -143,4 +147,16 @@ export function fakeRoleContext(hostname = 'n1'): RoleContext {
     config: {} as AgentConfig,
     logger: silentLogger,
   };
+}
+
+/** The volume ledger in memory. */
+export class MemoryLedger implements VolumeLedger {
+  readonly records = new Map<string, VolumeRecord>();
+  get(name: string): Promise<VolumeRecord | undefined> {
+    return Promise.resolve(this.records.get(name));
+  }
+  put(record: VolumeRecord): Promise<void> {
+    this.records.set(record.name, { ...record });
+    return Promise.resolve();
+  }
 }

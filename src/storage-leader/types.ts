@@ -1,6 +1,7 @@
 import type { ServiceSpec } from '../lib/supervisor.js';
 import type { AddVipResult } from '../services/vip.js';
 import type { LockHolder, VolumeDriver, VolumeSpec } from '../storage/driver.js';
+import type { VolumeRecord } from '../state/schema.js';
 
 /** A volume as the leader holds it, handed to the service factories. */
 export interface MountedVolume {
@@ -43,9 +44,16 @@ export interface ProcessOps {
   isMounted(path: string): Promise<boolean>;
 }
 
+/** Where the cluster records its volumes (etcd in the agent): a volume it knows is never re-created or reformatted. */
+export interface VolumeLedger {
+  get(name: string): Promise<VolumeRecord | undefined>;
+  put(record: VolumeRecord): Promise<void>;
+}
+
 export interface StorageLeaderDeps {
   driver: VolumeDriver;
   volumes: VolumeSpec[];
+  ledger: VolumeLedger;
   /** Each volume is mounted at mountRoot/<volume name>. */
   mountRoot: string;
   /** Keyed by volume name; a volume without an entry is mounted but carries no service. */

@@ -13,7 +13,7 @@ import { isMountPoint, loopDetach, loopList } from '../../src/storage/blockdev.j
 import { LoopDriver } from '../../src/storage/loop.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from '../../src/storage-leader/role.js';
 import { findProcesses } from '../../src/storage-leader/procs.js';
-import { fakeRoleContext } from '../../src/storage-leader/testing.js';
+import { MemoryLedger, fakeRoleContext } from '../../src/storage-leader/testing.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (loop devices, mounts)' : !existsSync(join(POSTGRES_BIN_DIR, 'postgres')) ? 'postgresql-15 not installed' : undefined;
 const BUDGET_MS = 2000;
@@ -52,6 +52,7 @@ before(async () => {
   execFileSync('mkdir', ['-p', join(base, 'volumes'), join(base, 'mnt')]);
   role = createStorageLeaderRole(fakeRoleContext('n1'), {
     driver,
+    ledger: new MemoryLedger(),
     volumes: [{ name: 'pg', sizeMiB: 128, fsType: 'ext4' }],
     mountRoot: join(base, 'mnt'),
     services: { pg: (v) => [pgSpecFor(v.mountPoint)] },
