@@ -116,6 +116,7 @@ test('workers answer queries, all of them read the socket, stats add up, bad pac
   const s = server.stats();
   // The server process stops reading while its workers serve the socket: every query is a worker's.
   assert.equal(s.queries_udp, sent);
+  assert.equal(pool.perWorker(id).reduce((n, w) => n + (w.counters.queries_udp ?? 0), 0), sent);
   assert.equal(s.answered_fast, sent);
   assert.equal(s.udp_workers, 2);
 

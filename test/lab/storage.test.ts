@@ -3,13 +3,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labVolumesDir } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
-import { uniqueLabName, ycluster } from '../helpers/lab.js';
+import { labStatus, uniqueLabName, ycluster } from '../helpers/lab.js';
 import { StorageHarness } from './storage-harness.js';
 import { STORAGE_VIP, Writer, agentPid, holders, inNode, postgresOn, psql } from './storage-probe.js';
 
@@ -203,3 +203,64 @@ test('bad input: a volume locked with a larger token and a taken port give clear
   await serving();
   assert.equal((await ids()).size, count, 'no rows lost or added');
 });
+
+test('bad input: a known volume that vanished or reads blank is never re-created or formatted (clear alarm, nothing written); `storage forget --yes` starts it afresh', async () => {
+  const leader = await serving();
+  const count = (await ids()).size;
+  const vol = labVolumesDir(name);
+  const others = ['s1', 's2', 's3', 's4'].filter((n) => n !== leader);
+  const [candidate, ...rest] = others as [string, ...string[]];
+  const cli = (...args: string[]): ReturnType<typeof ycluster> => ycluster(['lab', 'exec', name, 's1', '--', 'ycluster', ...args]);
+  const registryFiles = (): string[] => readdirSync(vol).filter((f) => f.startsWith('registry')).sort();
+  const alarmOn = (node: string, re: RegExp): Promise<{ detail: string }> =>
+    waitFor(`alarm ${String(re)} on ${node}`, async () => (await nodeChecks(node)).find((c) => c.name === 'storage-leader' && !c.ok && re.test(c.detail)), { timeoutMs: 60_000, intervalMs: 300 });
+  try {
+    for (const n of rest) await harness.drain(n, true);
+    // The image vanishes under the running leader (its loop device keeps the unlinked file until it lets go).
+    for (const f of registryFiles()) rmSync(join(vol, f), { force: true });
+    await harness.drain(leader, true);
+    const missing = await alarmOn(candidate, /volume registry is missing/);
+    assert.match(missing.detail, /lead failed at lock registry: volume registry is missing: the cluster (created it on|has used it since) .*it is not created again.*storage forget registry --yes/);
+    assert.deepEqual(registryFiles(), [], 'no empty volume was created in its place');
+    assert.deepEqual(await holders(name, STORAGE_VIP), [], 'nobody holds the VIP');
+    assert.deepEqual(await postgresAnywhere(), [], 'nothing of the takeover was left running');
+
+    const refused = await cli('storage', 'forget', 'registry');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /add --yes/);
+    const forgot = await cli('storage', 'forget', 'registry', '--yes');
+    assert.equal(forgot.code, 0, forgot.stderr);
+    assert.equal((await serving()), candidate, 'forgotten, the volume is made afresh and the candidate leads');
+    const recorded = JSON.parse((await cli('storage', 'volumes', '--json')).stdout) as { volumes: { name: string; record: { formattedAt?: string; adopted: boolean } | null }[] };
+    const reg = recorded.volumes.find((v) => v.name === 'registry')?.record;
+    assert.ok(reg?.formattedAt && !reg.adopted, `registry record: ${JSON.stringify(reg)}`);
+
+    // Now it reads blank (its file system's first MiB zeroed while nobody holds it): not formatted over.
+    await harness.drain(candidate, true);
+    await waitFor('nobody leads storage', async () => ((await labStatus(name)).leaders.storage === undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    await run('dd', ['if=/dev/zero', `of=${join(vol, 'registry.img')}`, 'bs=1M', 'count=1', 'conv=notrunc,fsync'], { timeoutMs: 10_000 });
+    const before = head(join(vol, 'registry.img'), 4 << 20);
+    await harness.drain(candidate, false);
+    const blank = await alarmOn(candidate, /volume registry reads blank/);
+    assert.match(blank.detail, /a file system has been on it since .*: it is not formatted again/);
+    assert.ok(head(join(vol, 'registry.img'), 4 << 20).equals(before), 'the blank volume was not written');
+    assert.deepEqual(await holders(name, STORAGE_VIP), [], 'nobody holds the VIP');
+    assert.equal((await cli('storage', 'forget', 'registry', '--yes')).code, 0);
+    assert.equal(await serving(), candidate);
+  } finally {
+    for (const n of ['s1', 's2', 's3', 's4']) await harness.drain(n, false);
+  }
+  await serving();
+  assert.equal((await ids()).size, count, 'no rows lost or added');
+});
+
+/** The first `n` bytes of a file (volume images are large). */
+function head(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
