@@ -82,7 +82,12 @@ export class CoreServicesRole implements AlwaysRole {
     // Clients ask the VIP first and the core nodes next (DHCP's DNS servers): those sockets get the
     // workers. Loopback is the node's own lookups: this process answers them.
     const count = defaultDnsUdpWorkers();
-    if (count > 0) this.dnsWorkers = await DnsWorkerPool.start({ count, zone, upstreams, logger: dnsLog });
+    try {
+      if (count > 0) this.dnsWorkers = await DnsWorkerPool.start({ count, zone, upstreams, logger: dnsLog });
+    } catch (err) {
+      // Slower is better than no DNS: this process answers everything itself.
+      dnsLog.error('DNS UDP workers did not start: serving from the agent process only', { count, error: errorMessage(err) });
+    }
     for (const bindAddress of ['127.0.0.1', this.ctx.node.ip, config.gatewayVip]) {
       const udpWorkers = bindAddress === '127.0.0.1' ? 0 : this.dnsWorkers;
       this.dnsServers.push(await startDnsServer({ zone, upstreams, port: CORE_PORTS.dns, bindAddress, logger: dnsLog, udpWorkers }));
