@@ -53,9 +53,15 @@ function reportStats(force: boolean): void {
 }
 
 function attach(id: string, udp: dgram.Socket): void {
-  if (!holder || !forwarder || sockets.has(id)) {
+  if (sockets.has(id)) {
+    // A second copy of a socket we serve: keep reading the first.
+    udp.close(() => send({ t: 'attached', id }));
+    return;
+  }
+  if (!holder || !forwarder) {
     log.error('DNS worker got a socket it cannot serve', { id, ready: !!holder });
-    udp.close();
+    // Closed this copy only: the socket the server and other workers hold stays open.
+    udp.close(() => send({ t: 'detached', id }));
     return;
   }
   if (!literalLookup(udp)) log.warn('DNS worker: replies go through dns.lookup (slower): this Node has no UDP handle to patch');

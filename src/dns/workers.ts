@@ -44,6 +44,8 @@ interface Slot {
   stats: Record<string, Counters>;
   statsSeq: number;
   attached: Set<string>;
+  /** Sockets sent to the worker and not yet confirmed either way: it may hold them. */
+  inFlight: Set<string>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -84,7 +86,7 @@ export class DnsWorkerPool {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.unsubscribe = opts.zone.onReplace(() => this.sendZone());
     for (let i = 0; i < opts.count; i++) {
-      this.slots.push({ index: i, child: undefined, ready: false, gen: -1, startedAt: 0, failures: 0, stats: {}, statsSeq: 0, attached: new Set(), timer: undefined });
+      this.slots.push({ index: i, child: undefined, ready: false, gen: -1, startedAt: 0, failures: 0, stats: {}, statsSeq: 0, attached: new Set(), inFlight: new Set(), timer: undefined });
     }
   }
 
@@ -118,15 +120,18 @@ export class DnsWorkerPool {
   async detach(id: string): Promise<void> {
     if (!this.sockets.delete(id)) return;
     for (const s of this.live()) this.post(s, { t: 'detach', id });
+    const holds = (s: Slot): boolean => s.child !== undefined && (s.attached.has(id) || s.inFlight.has(id));
     try {
-      await this.until(`DNS workers releasing ${id}`, () => this.live().every((s) => !s.attached.has(id)));
+      await this.until(`DNS workers releasing ${id}`, () => !this.slots.some(holds));
     } catch (err) {
-      for (const s of this.live()) {
-        if (!s.attached.has(id)) continue;
+      const killed: Promise<void>[] = [];
+      for (const s of this.slots.filter(holds)) {
         this.opts.logger.warn('DNS worker did not release a socket: killing it', { pid: s.child?.pid, socket: id, error: errorMessage(err) });
+        const exit = s.child?.pid !== undefined ? this.exits.get(s.child.pid) : undefined;
+        if (exit) killed.push(exit);
         s.child?.kill('SIGKILL');
       }
-      await Promise.all([...this.exits.values()]);
+      await Promise.all(killed);
     }
   }
 
@@ -214,8 +219,13 @@ export class DnsWorkerPool {
     const c = s.child;
     if (!c?.connected) return;
     const m: ToWorker = { t: 'socket', id };
+    s.inFlight.add(id);
     c.send(m, udp, (err) => {
-      if (err) this.opts.logger.debug('DNS worker socket not delivered', { pid: c.pid, socket: id, error: err.message });
+      if (!err) return;
+      this.opts.logger.debug('DNS worker socket not delivered', { pid: c.pid, socket: id, error: err.message });
+      if (s.child !== c) return;
+      s.inFlight.delete(id);
+      for (const w of this.waiters) w();
     });
   }
 
@@ -235,6 +245,7 @@ export class DnsWorkerPool {
     s.stats = {};
     s.statsSeq = 0;
     s.attached = new Set();
+    s.inFlight = new Set();
     s.startedAt = monoMs();
     const pid = child.pid;
     if (pid === undefined) {
@@ -273,6 +284,7 @@ export class DnsWorkerPool {
       case 'attached': {
         const id = (m as Extract<FromWorker, { t: 'attached' }>).id;
         s.attached.add(id);
+        s.inFlight.delete(id);
         // Detached while the socket was on its way: take it back.
         if (!this.sockets.has(id)) this.post(s, { t: 'detach', id });
         this.changed();
@@ -280,6 +292,7 @@ export class DnsWorkerPool {
       }
       case 'detached':
         s.attached.delete((m as Extract<FromWorker, { t: 'detached' }>).id);
+        s.inFlight.delete((m as Extract<FromWorker, { t: 'detached' }>).id);
         this.changed();
         break;
       case 'stats':
@@ -305,6 +318,7 @@ export class DnsWorkerPool {
     s.ready = false;
     s.stats = {};
     s.attached = new Set();
+    s.inFlight = new Set();
     for (const w of this.waiters) w();
     this.changed();
     if (this.closing) return;
