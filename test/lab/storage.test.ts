@@ -237,7 +237,7 @@ test('bad input: a known volume that vanished or reads blank is never re-created
 
     // Now it reads blank (its file system's first MiB zeroed while nobody holds it): not formatted over.
     await harness.drain(candidate, true);
-    await waitFor('nobody leads storage', async () => ((await labStatus(name)).leaders.storage === undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    await waitFor('nobody leads storage', async () => (!(await labStatus(name)).leaders.storage ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
     await run('dd', ['if=/dev/zero', `of=${join(vol, 'registry.img')}`, 'bs=1M', 'count=1', 'conv=notrunc,fsync'], { timeoutMs: 10_000 });
     const before = head(join(vol, 'registry.img'), 4 << 20);
     await harness.drain(candidate, false);
