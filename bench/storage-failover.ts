@@ -41,13 +41,19 @@ let nextId = 1;
 const NODES = values.ceph ? [...STORAGE_NODES, 's5'] : STORAGE_NODES;
 
 async function leader(): Promise<string> {
+  let why = 'no status yet';
   return waitFor('a storage leader serving through the VIP', async () => {
     const s = await labStatus(name).catch(() => undefined);
     const l = s?.leaders.storage;
+    why = s ? `leader ${l ?? 'none'}; ${s.reasons.join('; ') || 'healthy'}` : 'no status';
     if (!s?.healthy || !l) return undefined;
-    if ((await holders(name, STORAGE_VIP, NODES)).join() !== l) return undefined;
+    const h = await holders(name, STORAGE_VIP, NODES);
+    why = `leader ${l}; VIP on ${h.join(',') || 'nobody'}`;
+    if (h.join() !== l) return undefined;
     return (await psql(name, 'SELECT 1', { timeoutS: 1 })).ok ? l : undefined;
-  }, { timeoutMs: 180_000, intervalMs: 300 });
+  }, { timeoutMs: 180_000, intervalMs: 300 }).catch((err: unknown) => {
+    throw new Error(`${String(err)}; last seen: ${why}`);
+  });
 }
 
 /** Drain with a probe running: the longest write gap around the switchover, and when writes resumed. */
