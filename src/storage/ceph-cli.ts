@@ -40,6 +40,13 @@ export class CephCli {
 }
 
 /** rbd's way of saying the image (or pool) does not exist. */
+/** What went wrong with a command that failed: its own words, or that it was killed at the time limit. */
+export function failure(res: ExecResult): string {
+  const said = res.stderr.trim();
+  if (said !== '') return said;
+  return res.signal ? `no answer within the time limit (killed by ${res.signal})` : `exit ${res.code ?? '?'} without a message`;
+}
+
 export function isMissing(res: ExecResult): boolean {
   return res.code !== 0 && /\(2\) No such file or directory/.test(res.stderr);
 }

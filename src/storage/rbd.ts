@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { YcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
-import { CephCli, isMissing, type CephClientOptions } from './ceph-cli.js';
+import { CephCli, failure, isMissing, type CephClientOptions } from './ceph-cli.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, fuseAlive, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
@@ -72,7 +72,7 @@ export class RbdDriver implements VolumeDriver {
     const res = await this.cli.rbd(['create', '--size', `${spec.sizeMiB}M`, '--image-feature', 'layering', this.image(spec.name)], { allowFailure: true });
     if (res.code === 0) return { created: true };
     if (/\(17\) File exists/.test(res.stderr)) return { created: false };
-    throw new YcError('INTERNAL', `rbd create ${this.image(spec.name)}: ${res.stderr.trim()}`);
+    throw new YcError('INTERNAL', `rbd create ${this.image(spec.name)}: ${failure(res)}`);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -80,7 +80,7 @@ export class RbdDriver implements VolumeDriver {
     const res = await this.cli.rbd(['info', this.image(name)], { allowFailure: true });
     if (res.code === 0) return true;
     if (isMissing(res)) return false;
-    throw new YcError('UNAVAILABLE', `rbd info ${this.image(name)}: ${res.stderr.trim()}`);
+    throw new YcError('UNAVAILABLE', `rbd info ${this.image(name)}: ${failure(res)}`);
   }
 
   async status(name: string): Promise<VolumeStatus> {
@@ -112,7 +112,7 @@ export class RbdDriver implements VolumeDriver {
     const res = await this.cli.rbd(['lock', 'add', this.image(name), lockId(holder)], { allowFailure: true });
     if (res.code !== 0) {
       // Lost a race with another taker (EBUSY/EEXIST): the lock is theirs.
-      throw new YcError('CONFLICT', `volume ${name}: rbd lock add failed: ${res.stderr.trim()}`, { retryable: true });
+      throw new YcError('CONFLICT', `volume ${name}: rbd lock add failed: ${failure(res)}`, { retryable: true });
     }
   }
 
@@ -166,7 +166,7 @@ export class RbdDriver implements VolumeDriver {
     checkVolumeName(name);
     const res = await this.cli.rbd(['lock', 'ls', this.image(name), '--format', 'json'], { allowFailure: true });
     if (isMissing(res)) throw notFound(`volume ${name} does not exist`);
-    if (res.code !== 0) throw new YcError('UNAVAILABLE', `rbd lock ls ${this.image(name)}: ${res.stderr.trim()}`, { retryable: true });
+    if (res.code !== 0) throw new YcError('UNAVAILABLE', `rbd lock ls ${this.image(name)}: ${failure(res)}`, { retryable: true });
     try {
       return JSON.parse(res.stdout) as RbdLock[];
     } catch (err) {
@@ -193,7 +193,7 @@ export class RbdDriver implements VolumeDriver {
       const res = await this.cli.rbd(['lock', 'rm', this.image(name), l.id, l.locker, ...NO_BLOCKLIST_ON_BREAK], { allowFailure: true });
       // Gone already: the old holder released it while we fenced (its client is blocklisted all the same).
       if (res.code !== 0 && !/\(2\) No such file or directory/.test(res.stderr)) {
-        throw new YcError('UNAVAILABLE', `rbd lock rm ${this.image(name)} ${l.id}: ${res.stderr.trim()}`, { retryable: true });
+        throw new YcError('UNAVAILABLE', `rbd lock rm ${this.image(name)} ${l.id}: ${failure(res)}`, { retryable: true });
       }
     }
   }
