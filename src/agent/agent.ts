@@ -238,7 +238,10 @@ export class Agent {
               this.journal.record({ election: action.election, event: 'stopped', reason });
               this.wake?.();
             },
-            onNewLeader: () => this.wake?.(),
+            onNewLeader: (leader) => {
+              role.onNewLeader?.(leader?.node);
+              this.wake?.();
+            },
             onDeadline: (deadline) => this.updateFenceFile(action.election, deadline, role),
           },
         );

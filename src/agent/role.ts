@@ -34,6 +34,8 @@ export interface LedRole extends RoleReport {
   stepDown(reason: string, how?: StepDownKind): Promise<void>;
   /** Non-leaders: make sure nothing of the role runs here (split-brain guard). */
   follow?(): Promise<void>;
+  /** The election has a new leader (its node name), or none. */
+  onNewLeader?(node: string | undefined): void;
   /** Processes and addresses the watchdog must kill and drop if this node passes its deadline while frozen. */
   fenceTargets?(): FenceTargets;
 }

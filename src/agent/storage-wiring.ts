@@ -220,6 +220,10 @@ export class StorageRole implements LedRole {
     await (await this.role()).lead(token, signal);
   }
 
+  onNewLeader(node: string | undefined): void {
+    this.inner?.onNewLeader(node);
+  }
+
   async stepDown(reason: string, how?: StepDownKind): Promise<void> {
     try {
       await this.inner?.stepDown(reason, how);

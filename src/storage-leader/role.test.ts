@@ -163,6 +163,12 @@ test('a lock held by a live holder with a larger token: lead fails, undoes, alar
   await r.role.stepDown('leader start failed');
   assert.deepEqual(r.journal, []);
   assert.equal(r.role.checks().find((c) => c.name === 'storage-leader')?.ok, false);
+  // It stays through this node's own re-election, and is history once another node has won.
+  r.role.onNewLeader('n1');
+  r.role.onNewLeader(undefined);
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-leader')?.ok, false);
+  r.role.onNewLeader('n2');
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-leader'), undefined);
 });
 
 test('a service that never becomes healthy: lead fails after the bound, the service is stopped and the volumes released, no VIP', async (t) => {

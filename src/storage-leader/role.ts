@@ -351,6 +351,17 @@ export class StorageLeaderRole implements LedRole {
     if (found.length > 0) this.alarm('storage-split-brain', `found on a node that does not lead storage, and stopped: ${found.join(', ')}`);
   }
 
+  /**
+   * Another node won the election after this one failed to take over: the failure is history (its log and the
+   * journal keep it); if the cause persists, the new leader's own attempt raises it again, so an alarm stays
+   * while the problem does, without a node that has moved on staying red for minutes.
+   */
+  onNewLeader(node: string | undefined): void {
+    if (node === undefined || node === this.ctx.node.hostname || !this.alarms.has('storage-leader')) return;
+    this.alarms.delete('storage-leader');
+    this.log.info('takeover failure alarm cleared: another node leads storage now', { leader: node });
+  }
+
   isLeading(): boolean {
     return this.leading !== undefined;
   }
