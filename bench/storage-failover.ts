@@ -90,8 +90,29 @@ function notePhases(series: string, fault: Fault, phases: Map<string, number>): 
   for (const [k, v] of phases) if (!Number.isNaN(v)) m.set(k, [...(m.get(k) ?? []), v]);
 }
 
+/**
+ * On Ceph a trial starts only once every placement group is active+clean again: a restored OSD first has to
+ * catch up on what was written without it, and a fault before that is a double fault (with two OSDs, PGs whose
+ * only current copy sat on the next victim go down until it returns; seen as trials with no write in 60 s).
+ */
+async function cephRecovered(): Promise<void> {
+  if (!values.ceph) return;
+  let last = '';
+  await waitFor('Ceph placement groups active+clean', async () => {
+    const r = await run('ip', ['netns', 'exec', nsName(name, 'c1'), 'ceph', '-c', join(labDir(name), 'ceph', 'ceph.conf'), '--id', 'admin', 'pg', 'stat', '--format', 'json'], { timeoutMs: 20_000, allowFailure: true });
+    if (r.code !== 0) return undefined;
+    const s = JSON.parse(r.stdout) as { pg_summary?: { num_pgs: number; num_pg_by_state: { name: string; num: number }[] } };
+    const clean = s.pg_summary?.num_pg_by_state.find((x) => x.name === 'active+clean')?.num ?? 0;
+    last = JSON.stringify(s.pg_summary?.num_pg_by_state ?? []);
+    return s.pg_summary && clean === s.pg_summary.num_pgs ? true : undefined;
+  }, { timeoutMs: 180_000, intervalMs: 1000 }).catch((err: unknown) => {
+    throw new Error(`${String(err)}; last: ${last}`);
+  });
+}
+
 /** One trial: fault, time to the first acknowledged INSERT (drain: the write gap), then restore the node. */
 async function trial(series: string, fault: Fault, timeoutMs: number): Promise<number | undefined> {
+  await cephRecovered();
   const l = await leader();
   if (fault === 'drain') {
     const r = await drainTrial(l, timeoutMs);
