@@ -185,8 +185,30 @@ export class StateClient {
     return watcher;
   }
 
+  private members: Etcd3[] | undefined;
+  private keepaliveTurn = 0;
+
+  /**
+   * The client for the next lease keepalive, one member at a time: a keepalive that timed out moves the choice to
+   * the next member. The shared client keeps picking a member that died without closing its connections (its
+   * circuit breaker never hears of a timeout we impose), so a new leader's renewals could all go to the dead
+   * member and miss its deadline.
+   */
+  keepaliveClient(): { client: Etcd3; failed(): void } {
+    if (this.options.endpoints.length < 2) return { client: this.etcd, failed: () => undefined };
+    this.members ??= this.options.endpoints.map((e) => new Etcd3(buildEtcdOptions({ ...this.options, endpoints: [e] })));
+    const turn = this.keepaliveTurn;
+    return {
+      client: this.members[turn % this.members.length]!,
+      failed: () => {
+        if (this.keepaliveTurn === turn) this.keepaliveTurn = turn + 1;
+      },
+    };
+  }
+
   close(): void {
     this.etcd.close();
+    for (const m of this.members ?? []) m.close();
   }
 }
 

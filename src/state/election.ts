@@ -323,14 +323,18 @@ export class Election {
   }
 }
 
-/** One keepalive on a lease, bounded in time (the stream call has no deadline of its own). Returns the TTL left. */
+/**
+ * One keepalive on a lease, bounded in time (the stream call has no deadline of its own). Returns the TTL left.
+ * Sent through the member the state client chooses for keepalives; a failure moves that choice on.
+ */
 export async function keepaliveOnce(state: StateClient, leaseId: string, timeoutMs: number): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
+  const member = state.keepaliveClient();
   let stream: Awaited<ReturnType<StateClient['etcd']['leaseClient']['leaseKeepAlive']>> | undefined;
   try {
     return await Promise.race([
       (async () => {
-        stream = await state.etcd.leaseClient.leaseKeepAlive();
+        stream = await member.client.leaseClient.leaseKeepAlive();
         const s = stream;
         return new Promise<number>((resolve, reject) => {
           s.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
@@ -342,6 +346,9 @@ export async function keepaliveOnce(state: StateClient, leaseId: string, timeout
         timer = setTimeout(() => reject(new Error(`keepalive timed out after ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
+  } catch (err) {
+    member.failed();
+    throw err;
   } finally {
     clearTimeout(timer);
     stream?.end();

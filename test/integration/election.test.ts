@@ -1,11 +1,12 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { StateClient } from '../../src/state/client.js';
-import { Election } from '../../src/state/election.js';
+import { Election, keepaliveOnce } from '../../src/state/election.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { waitFor } from '../../src/lib/time.js';
 
@@ -183,5 +184,26 @@ test('a voluntary resign keeps the lease alive while its stepDown runs past the 
     await eb.close();
     a.close();
     b.close();
+  }
+});
+
+test('lease keepalives move on to the next member when one does not answer (a dead host that keeps its connections)', async () => {
+  // Accepts TCP and never speaks: what a member whose machine died looks like until TCP gives up.
+  const sockets: Socket[] = [];
+  const silent = createServer((sock) => void sockets.push(sock));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as AddressInfo).port;
+  const admin = new StateClient({ endpoints: etcd.endpoints });
+  const s = new StateClient({ endpoints: [`127.0.0.1:${port}`, ...etcd.endpoints] });
+  try {
+    const lease = await admin.etcd.leaseClient.leaseGrant({ TTL: '10' });
+    await assert.rejects(keepaliveOnce(s, lease.ID, 500), /keepalive timed out after 500 ms/);
+    const ttl = await keepaliveOnce(s, lease.ID, 2000);
+    assert.ok(ttl > 0 && ttl <= 10, `TTL after the renewal through the next member: ${ttl}`);
+  } finally {
+    s.close();
+    admin.close();
+    for (const sock of sockets) sock.destroy();
+    silent.close();
   }
 });
