@@ -8,6 +8,7 @@ import { labDir } from '../../src/lab/registry.js';
 import { monoMs, waitFor } from '../../src/lib/time.js';
 import { answeringNode, crashNode, vipHolders, waitFailover } from '../../src/gateway-vip/lab-probe.js';
 import { labStatus, uniqueLabName, ycluster } from '../helpers/lab.js';
+import { inNode } from './storage-probe.js';
 
 const name = uniqueLabName('ycg');
 const CORES = ['s1', 's2', 's3'];
@@ -74,6 +75,12 @@ test('kill -9 of the VIP holder with its link down: another core node holds the 
   console.log(`# gateway VIP failover: on ${f.newHolder} after ${f.movedMs} ms, answered by ${f.answeredBy} after ${f.answeredMs} ms`);
   assert.ok(f.answeredMs < 3000, `VIP answered from another node after ${f.answeredMs} ms`);
   assert.notEqual(f.newHolder, old);
+  // DNS answers through the moved VIP too (the clients' first DNS server): the dead node's name included.
+  const dig = await waitFor('DNS through the VIP after the move', async () => {
+    const r = await inNode(name, 'c1', 'dig', [`@${VIP}`, '+short', '+time=1', '+tries=1', `${old}.cluster.local`], { timeoutMs: 5000 });
+    return r.code === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 200 });
+  assert.equal(dig, `10.0.0.${10 + Number(old.slice(1))}`);
   // A crash leaves the address on the dead interface (nothing removed it): the restart must clear it.
   const stale = (await vipHolders(name, [old], VIP)).length === 1;
   console.log(`# the dead node still carries the VIP: ${stale}`);
