@@ -3,8 +3,9 @@
 // gateway VIP, with the UDP worker pool), in a process of its own like the agent's. Only run inside the
 // benchmark's network namespace: it binds :53, :69 and :8081 there.
 // Usage: dns-registration-server.ts --endpoints A,B,C --data-dir DIR --node '<NodeRecord JSON>'
-// Prints "DNSREG-READY {json}" once serving; "ZONE <process.hrtime ns> <node count>" each time the role has
-// replaced its zone (the system-wide monotonic clock, comparable with the benchmark process's); and
+// Prints "DNSREG-READY {json}" once serving; "CHANGE|ZONE <process.hrtime ns> <node count>" each time the
+// cluster cache changed, before and after the role replaced its zone (the system-wide monotonic clock,
+// comparable with the benchmark process's); and
 // "DNSREG-STATS {json}" (the role's counters) on SIGTERM.
 import { parseArgs } from 'node:util';
 import { AgentConfigSchema } from '../../src/agent/config.js';
@@ -42,10 +43,13 @@ process.once('SIGTERM', () => stop(0));
 process.once('SIGINT', () => stop(0));
 
 async function start(): Promise<void> {
-  await role.start();
-  // The role's own cache (one per state client): listening after the role means after its zone.replace.
+  // The role's own cache (one per state client, acquired here first): a listener before the role's sees the
+  // watch event arrive, one after it sees the zone replaced (workers sent their copy, answers precomputed).
   const cache = await acquireCache(state, logger);
-  cache.onChange(() => process.stdout.write(`ZONE ${process.hrtime.bigint()} ${cache.nodes().length}\n`));
+  const stamp = (what: string) => (): void => void process.stdout.write(`${what} ${process.hrtime.bigint()} ${cache.nodes().length}\n`);
+  cache.onChange(stamp('CHANGE'));
+  await role.start();
+  cache.onChange(stamp('ZONE'));
   process.stdout.write(`DNSREG-READY ${JSON.stringify({ pid: process.pid, checks: role.checks() })}\n`);
 }
 
