@@ -36,6 +36,7 @@ interface Pending {
 export class DnsPoller {
   private nextId = Math.floor(Math.random() * 0xffff);
   private readonly pending = new Map<number, Pending>();
+  private closed = false;
 
   private constructor(private readonly sock: dgram.Socket) {
     sock.on('message', (buf) => {
@@ -65,6 +66,7 @@ export class DnsPoller {
 
   /** One query; undefined when no answer came within timeoutMs. */
   query(to: DnsTarget, name: string, type: number, timeoutMs: number): Promise<{ msg: DnsMessage; at: number } | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
     let id = (this.nextId = (this.nextId + 1) & 0xffff);
     // 65,536 ids and at most a handful in flight: skip any still pending.
     while (this.pending.has(id)) id = this.nextId = (this.nextId + 1) & 0xffff;
@@ -90,7 +92,8 @@ export class DnsPoller {
     let lost = 0;
     for (;;) {
       const left = deadline - performance.now();
-      if (left <= 0) return { ms: undefined, queries, lost };
+      // Closed (cleanup after an interrupt): give up like a timeout instead of sending on a closed socket.
+      if (left <= 0 || this.closed) return { ms: undefined, queries, lost };
       queries++;
       const got = await this.query(to, name, type, Math.max(1, Math.min(o.perQueryMs ?? 100, left)));
       if (!got) {
@@ -106,6 +109,8 @@ export class DnsPoller {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.resolve(undefined);
