@@ -1,6 +1,7 @@
 /**
  * DNS benchmark: our server (in one process, and with UDP worker processes sharing its socket) vs
- * dnsmasq, same 300 hosts (A + PTR), each hammered by dnsperf for 10 s on 127.0.0.1.
+ * dnsmasq, same 300 hosts (A + PTR), each hammered by dnsperf for 10 s on 127.0.0.1 of a network namespace the
+ * bench makes and removes (the project's DNS server never binds in the host namespace).
  * Usage: node --import tsx bench/dns.ts [seconds] [worker counts, default 0,2; '2r': 2 workers and the server process reading too]
  * (`--serve N` is the child mode that runs our server with N workers and prints its port and PIDs.)
  */
@@ -11,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/lib/exec.js';
+import { inNamespace, rerunInOwnNamespace } from './lib/own-netns.js';
 import { createLogger } from '../src/lib/log.js';
 import { Zone, hostRecords } from '../src/dns/records.js';
 import { startDnsServer } from '../src/dns/server.js';
@@ -182,10 +184,28 @@ async function main(): Promise<void> {
   }
 }
 
+const NS_PREFIX = 'ycbdns';
 if (process.argv[2] === '--serve') void serve(process.argv[3] ?? '0');
-else {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+else if (process.argv[2] === '--inner') {
+  // Inside the namespace made below: everything binds on its own loopback only.
+  const ns = process.argv[3] ?? '';
+  process.argv.splice(2, 2);
+  inNamespace(ns)
+    .then((inside) => {
+      if (!inside) throw new Error(`refusing to run: not in namespace ${ns}`);
+      return main();
+    })
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+} else {
+  rerunInOwnNamespace(NS_PREFIX, fileURLToPath(import.meta.url), ['--inner', `${NS_PREFIX}-${process.pid}`, ...process.argv.slice(2)])
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
 }
