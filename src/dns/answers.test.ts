@@ -57,3 +57,13 @@ test('keepLastShared leaves a queued reply untouched', () => {
   assert.equal(third, second);
   assert.equal(third.readUInt16BE(0), 0x3333);
 });
+
+test('the answers of one view are built once for every server in the process; a new view gets its own', () => {
+  const zone = testZone(20);
+  const first = AnswerCache.for(zone.view());
+  assert.equal(AnswerCache.for(zone.view()), first, 'a second server of the same view shares the build');
+  zone.replace(testZone(21).spec().records);
+  const next = AnswerCache.for(zone.view());
+  assert.notEqual(next, first);
+  assert.ok(next.size > first.size, `${next.size} answers after adding a host, ${first.size} before`);
+});

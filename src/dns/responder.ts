@@ -27,12 +27,12 @@ export function addCounters(into: Counters, from: Readonly<Counters>): Counters 
 export class CacheHolder {
   private cache: AnswerCache;
   constructor(private readonly view: () => ZoneView) {
-    this.cache = AnswerCache.build(view());
+    this.cache = AnswerCache.for(view());
   }
 
   current(): AnswerCache {
     const v = this.view();
-    if (this.cache.view !== v) this.cache = AnswerCache.build(v);
+    if (this.cache.view !== v) this.cache = AnswerCache.for(v);
     return this.cache;
   }
 }
