@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../src/lib/exec.js';
 import { sleep, waitFor } from '../src/lib/time.js';
 import { killNode, stopNode } from '../src/lab/faults.js';
-import { fetchStatus, labMeta } from '../src/lab/lab.js';
+import { fetchStatus, labMeta, stopAgent } from '../src/lab/lab.js';
 import { ADMIN_NODE, nsName } from '../src/lab/names.js';
 import { labDir, listNetns } from '../src/lab/registry.js';
 import { defaultConfig } from '../src/state/schema.js';
@@ -207,6 +207,8 @@ async function stopTrials(out: StopTrial[]): Promise<void> {
     }
     const { dhcp } = await settled();
     const t0 = Date.now();
+    // As `ycluster lab stop` and systemd (KillMode=mixed) do it: the agent first, then what is left.
+    await stopAgent(name, dhcp);
     await stopNode(name, dhcp);
     const stopped = await journalAfter((j) => j.election === 'dhcp' && j.event === 'stopped' && j.node === dhcp && j.t >= t0);
     const next = await journalAfter((j) => j.election === 'dhcp' && j.event === 'leading' && j.node !== dhcp && j.t >= stopped.t);

@@ -312,7 +312,7 @@ export class Election {
       this.disarm();
       const leaseId = this.leaseId;
       this.leaseId = undefined;
-      if (leaseId) await this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
+      if (leaseId) await revokeLease(this.o.state, leaseId, this.o.logger);
       // Counted from the release: a long voluntary stop must not end the hold-off before the others had their turn.
       this.holdOffUntil = monoMs() + this.ttlMs;
     })().finally(() => {
@@ -320,6 +320,27 @@ export class Election {
       this.wake?.();
     });
     return this.stopping;
+  }
+}
+
+/**
+ * Revokes the leader's lease so the key goes at once. A member that is going down with this node (its etcd
+ * stopping beside the agent) must not turn a handover into a wait for the lease to expire: each try is bounded
+ * and the next goes through the next member.
+ */
+async function revokeLease(state: StateClient, leaseId: string, logger: Logger): Promise<void> {
+  const tries = Math.max(2, state.options.endpoints.length + 1);
+  for (let i = 0; i < tries; i++) {
+    const member = state.keepaliveClient();
+    try {
+      await within(member.client.leaseClient.leaseRevoke({ ID: leaseId }), 1000, 'revoking the lease');
+      return;
+    } catch (err) {
+      // Gone already (expired or revoked by an earlier try whose answer was lost): nothing left to do.
+      if (/not found/i.test(errorMessage(err))) return;
+      member.failed();
+      logger.warn('lease revoke failed; trying another member', { error: errorMessage(err) });
+    }
   }
 }
 
