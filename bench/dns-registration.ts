@@ -26,6 +26,7 @@ import { StateClient } from '../src/state/client.js';
 import { keys } from '../src/state/keys.js';
 import { defaultConfig, type ClusterConfig } from '../src/state/schema.js';
 import { Cleanup, stopChild } from './lib/cleanup.js';
+import { removeNamespace } from './lib/own-netns.js';
 import { DnsPoller, type DnsTarget, type PollResult } from './lib/dns-poll.js';
 import { startChild, startEtcdCluster } from './lib/procs.js';
 import { percentile, say, table } from './lib/report.js';
@@ -98,22 +99,6 @@ async function outer(): Promise<number> {
   } finally {
     await cleanup.run();
   }
-}
-
-/** Kills (by PID) anything still running in our namespace (only what this run started can be there), then deletes it. */
-async function removeNamespace(ns: string): Promise<void> {
-  const r = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000, allowFailure: true });
-  const pids = r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => p > 1 && p !== process.pid);
-  if (pids.length) say(`left running in ${ns}, killed: ${pids.join(', ')}`);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  if (pids.length) await sleep(200);
-  await run('ip', ['netns', 'del', ns], { timeoutMs: 10_000 });
 }
 
 // ---------- inner: inside the namespace ----------
