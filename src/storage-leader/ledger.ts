@@ -14,8 +14,4 @@ export class EtcdVolumeLedger implements VolumeLedger {
   put(record: VolumeRecord): Promise<void> {
     return this.state.put(keys.volume(record.name), record);
   }
-
-  async forget(name: string): Promise<boolean> {
-    return this.state.delete(keys.volume(name));
-  }
 }

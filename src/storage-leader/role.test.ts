@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,18 @@ function rig(services: Record<string, VolumeServices>, extra: Partial<StorageLea
     driver, volumes, ledger: new MemoryLedger(), mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, ...extra,
   });
   return { role, journal, driver, vip, procs, cleanup: () => rmSync(mountRoot, { recursive: true, force: true }) };
+}
+
+/** A lead (token 8) whose mount of volume a waits until `open` is called; `rejected` settles once lead has failed. */
+async function leadStuckAtMount(t: TestContext, failure: RegExp): Promise<{ r: Rig; open: () => void; election: AbortController; rejected: Promise<void> }> {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  let open!: () => void;
+  r.driver.mountGate = new Promise((resolve) => (open = resolve));
+  const election = new AbortController();
+  const rejected = assert.rejects(r.role.lead(8, election.signal), failure);
+  while (!r.journal.includes('mount /dev/fake-a')) await new Promise((resolve) => setImmediate(resolve));
+  return { r, open, election, rejected };
 }
 
 test('lead takes each volume in order, starts services, then claims the VIP; stepDown releases in reverse after the services stopped', async (t) => {
@@ -259,14 +271,7 @@ test('a term left behind is retried while following: once released, its alarm cl
 });
 
 test('a takeover stuck after its term ended owns its mounts: follow leaves them alone; a new term waits for it or refuses', async (t) => {
-  const r = rig({ a: () => [sleeper('svc-a')] });
-  t.after(r.cleanup);
-  let open!: () => void;
-  r.driver.mountGate = new Promise((resolve) => (open = resolve));
-  const election = new AbortController();
-  const leading = r.role.lead(8, election.signal);
-  const rejected = assert.rejects(leading, /leadership ended during mount/);
-  while (!r.journal.includes('mount /dev/fake-a')) await new Promise((resolve) => setImmediate(resolve));
+  const { r, open, election, rejected } = await leadStuckAtMount(t, /leadership ended during mount/);
   election.abort(new Error('deadline'));
   await r.role.stepDown('deadline');
   // The stuck mount finishes later; until its takeover has released it, follow must not scan.
@@ -285,14 +290,7 @@ test('a takeover stuck after its term ended owns its mounts: follow leaves them 
 });
 
 test('stepDown while lead is still mounting: lead rejects and everything taken is released', async (t) => {
-  const r = rig({ a: () => [sleeper('svc-a')] });
-  t.after(r.cleanup);
-  let open!: () => void;
-  r.driver.mountGate = new Promise((resolve) => (open = resolve));
-  const election = new AbortController();
-  const leading = r.role.lead(8, election.signal);
-  const rejected = assert.rejects(leading, /leadership ended during mount [ab]/);
-  while (!r.journal.includes('mount /dev/fake-a')) await new Promise((resolve) => setImmediate(resolve));
+  const { r, open, election, rejected } = await leadStuckAtMount(t, /leadership ended during mount [ab]/);
   election.abort(new Error('deadline'));
   const down = r.role.stepDown('deadline');
   open();
