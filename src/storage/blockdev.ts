@@ -21,6 +21,37 @@ export async function loopAttach(file: string): Promise<string> {
 }
 
 /**
+ * Attaches a file to a loop device chosen first and handed to `record` before the attach, so a crash between
+ * the two can never leave a device nobody knows of (the caller records it where its cleanup looks). A device
+ * taken by someone else between the choice and the attach is retried with the next free one (bounded).
+ */
+export async function loopAttachRecorded(file: string, record: (device: string) => Promise<void>): Promise<string> {
+  let last = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const free = await run('losetup', ['--find'], { timeoutMs: T });
+    const dev = free.stdout.trim();
+    if (!/^\/dev\/loop\d+$/.test(dev)) throw new YcError('INTERNAL', `losetup --find printed "${dev}"`);
+    await record(dev);
+    const res = await run('losetup', [dev, file], { timeoutMs: T, allowFailure: true });
+    if (res.code === 0) return dev;
+    last = res.stderr.trim();
+    if (!/busy|failed to set up loop device/i.test(last)) break;
+  }
+  throw new YcError('UNAVAILABLE', `cannot attach ${file} to a loop device: ${last}`);
+}
+
+/** The file a loop device is attached to (as the kernel names it), or undefined when it is free. */
+export function loopBackingFile(device: string): string | undefined {
+  const m = /^\/dev\/(loop\d+)$/.exec(device);
+  if (!m) return undefined;
+  try {
+    return readFileSync(`/sys/block/${m[1]}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Detaches a loop device. On a device still in use (mounted in some mount namespace) the kernel only sets
  * autoclear, so the device vanishes when its last user closes it; that is what we want for a fenced holder.
  */

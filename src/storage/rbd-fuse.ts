@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { YcError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import { sleep, waitFor } from '../lib/time.js';
-import { isMountPoint, loopAttach, loopDetach } from './blockdev.js';
+import { isMountPoint, loopAttachRecorded, loopBackingFile, loopDetach } from './blockdev.js';
 import type { CephCli } from './ceph-cli.js';
 import { writeAtomic } from './loop-files.js';
 
@@ -58,8 +58,9 @@ export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, na
       if (!fuseAlive(m)) throw new YcError('UNAVAILABLE', `rbd-fuse for ${pool}/${name} exited`);
       return existsSync(file) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 50 });
-    m.device = await loopAttach(file);
-    await writeAtomic(recordPath(runDir, name), JSON.stringify(m));
+    m.device = await loopAttachRecorded(file, async (device) => {
+      await writeAtomic(recordPath(runDir, name), JSON.stringify({ ...m, device }));
+    });
     return m;
   } catch (err) {
     await unmapFuse(runDir, name);
@@ -71,7 +72,8 @@ export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, na
 export async function unmapFuse(runDir: string, name: string): Promise<void> {
   const m = await readMapping(runDir, name);
   if (m === undefined) return;
-  if (m.device !== '') await loopDetach(m.device);
+  // The device is recorded before the attach: detach it only if it really carries this mapping's file.
+  if (m.device !== '' && isOurLoop(m, name)) await loopDetach(m.device);
   // Stop rbd-fuse before unmounting its dir: a fenced (blocklisted) rbd-fuse spins on failing I/O and
   // never answers, and a plain umount of its dir then sleeps uninterruptibly (no timeout can end it).
   // Killing the daemon aborts the FUSE connection instead, so anything waiting on it fails at once. On
@@ -81,6 +83,15 @@ export async function unmapFuse(runDir: string, name: string): Promise<void> {
   if (isMountPoint(m.fuseDir)) await run('umount', ['-l', m.fuseDir], { timeoutMs: 10_000 });
   await rm(m.fuseDir, { recursive: true, force: true });
   await rm(recordPath(runDir, name), { force: true });
+}
+
+/**
+ * Whether the mapping's loop device is attached to its rbd-fuse file. Seen from outside the mount namespace
+ * that holds the FUSE mount, the kernel names the file only relative to that mount ("/VOLUME").
+ */
+export function isOurLoop(m: FuseMapping, name: string): boolean {
+  const backing = loopBackingFile(m.device);
+  return backing === join(m.fuseDir, name) || backing === `/${name}`;
 }
 
 /** FUSE mounts and their connection numbers (minor device), read from mountinfo: a stat would ask FUSE. */

@@ -13,7 +13,7 @@ import { YcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
 import { CephCli, failure, isMissing, type CephClientOptions } from './ceph-cli.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
-import { abortFuse, fuseAlive, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
+import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
@@ -131,7 +131,7 @@ export class RbdDriver implements VolumeDriver {
     }
     if (this.kernel) return (await kernelMapped(this.cli, this.opts.pool, name)) ?? kernelMap(this.cli, this.opts.pool, name);
     const m = await readMapping(this.opts.runDir, name);
-    if (m !== undefined && m.token === holder.token && m.device !== '' && fuseAlive(m)) return m.device;
+    if (m !== undefined && m.token === holder.token && m.device !== '' && fuseAlive(m) && isOurLoop(m, name)) return m.device;
     // A mapping from an older term may belong to a blocklisted client: start afresh.
     await unmapFuse(this.opts.runDir, name);
     return (await mapWithFuse(this.cli, this.opts.runDir, this.opts.pool, name, holder.token)).device;
@@ -182,7 +182,7 @@ export class RbdDriver implements VolumeDriver {
   private async mappedDevice(name: string): Promise<string | undefined> {
     if (this.kernel) return kernelMapped(this.cli, this.opts.pool, name);
     const m = await readMapping(this.opts.runDir, name);
-    return m !== undefined && m.device !== '' && fuseAlive(m) ? m.device : undefined;
+    return m !== undefined && m.device !== '' && fuseAlive(m) && isOurLoop(m, name) ? m.device : undefined;
   }
 
   /** Blocklists every client that has the image open (nobody legitimate does while the lock is being broken). */
