@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   postgresql-15 docker-registry   # stateful services run by the storage leader
   iputils-arping xfsprogs   # gratuitous ARP for VIPs; volume file systems
   ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse   # RBD volumes (plain Ceph stands in for MicroCeph)
+  python3-rados python3-rbd   # the agent's long-lived Ceph client (libexec/ycluster-rados.py)
 )
 
 missing=()

@@ -8,6 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError, errorMessage } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import type { Logger } from '../lib/log.js';
 import { parseCidr } from '../lib/net.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
 import { monoMs } from '../lib/time.js';
@@ -86,7 +87,7 @@ export function readPassword(path: string | undefined): string | undefined {
 }
 
 /** The configured volume driver: loop images in a shared directory (lab), or RBD images in a Ceph pool. */
-export function volumeDriver(storage: StorageConfig, dataDir: string): VolumeDriver {
+export function volumeDriver(storage: StorageConfig, dataDir: string, logger?: Logger): VolumeDriver {
   if (storage.driver === 'loop') return new LoopDriver({ dir: storage.volumesDir });
   return new RbdDriver({
     pool: storage.pool,
@@ -95,11 +96,12 @@ export function volumeDriver(storage: StorageConfig, dataDir: string): VolumeDri
     keyring: storage.keyring,
     runDir: storage.mapDir ?? join(dataDir, 'rbd'),
     ...(storage.kernelRbd === undefined ? {} : { kernel: storage.kernelRbd }),
+    ...(logger ? { onSlow: (command: string, ms: number) => logger.info('slow ceph command', { command, ms }) } : {}),
   });
 }
 
 /** The storage leader's dependencies for this node: pure apart from reading the password file. */
-export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig, ledger: VolumeLedger): StorageLeaderDeps {
+export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir: string, cluster: ClusterConfig, ledger: VolumeLedger, logger?: Logger): StorageLeaderDeps {
   const runRoot = storage.runDir ?? join(dataDir, 'storage-run');
   const size = storage.volumeSizeMiB;
   const volumes: VolumeSpec[] = [
@@ -140,7 +142,7 @@ export function buildStorageDeps(storage: StorageConfig, iface: string, dataDir:
   }
   const prefix = parseCidr(cluster.network).prefix;
   return {
-    driver: volumeDriver(storage, dataDir),
+    driver: volumeDriver(storage, dataDir, logger),
     volumes,
     ledger,
     mountRoot: storage.mountRoot,
@@ -185,7 +187,7 @@ export class StorageRole implements LedRole {
     if (this.inner) return Promise.resolve(this.inner);
     this.loading ??= (async () => {
       const cluster = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
-      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state));
+      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state), this.ctx.logger);
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
       return this.inner;
     })().finally(() => {

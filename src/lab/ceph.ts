@@ -92,10 +92,14 @@ osd_heartbeat_grace = 6
 mon_osd_min_down_reporters = 1
 mon_osd_reporter_subtree_level = osd
 mon_osd_adjust_heartbeat_grace = false
-# With several mons a dead leader costs a lease timeout (mon_lease x 2) plus an election that waits
-# mon_election_timeout for the dead mon's ack: about 8 s instead of 15 s with the defaults (5 s each).
-mon_lease = 3
-mon_election_timeout = 2
+# Any dead mon stops the mons' writes (osd blocklist add, osd down: what a storage takeover needs): a Paxos
+# round needs every quorum member, so the leader waits for the accept/lease timeout (mon_lease x 2), then an
+# election that waits mon_election_timeout for the dead mon. About 3 s here, 15 s with the defaults (5 s each).
+mon_lease = 1
+mon_election_timeout = 1
+# A mon change (blocklist add, osd down) waits for the rest of this interval after the last commit (1 s by
+# default): a takeover makes two or three such changes in a row.
+paxos_propose_interval = 0.25
 # Bluestore on a sparse file under osd_data: survives kill -9 (memstore keeps data only in RAM), small cache.
 bluestore_block_create = true
 bluestore_block_size = ${c.bluestoreBlockBytes ?? 4294967296}
@@ -113,6 +117,11 @@ admin_socket =
 rbd_cache = false
 # Layering only: librbd's exclusive-lock feature refuses to work while our manual (advisory) lock is held.
 rbd_default_features = 1
+# A client learns that an OSD went down only when it asks for a newer map, and it asks for one when an op has
+# waited objecter_timeout (10 s by default), checked every objecter_tick_interval (5 s). An op sent to an OSD that
+# died (a takeover's lock break, the leader's own writes) would wait that long after the OSD is marked down.
+objecter_timeout = 1
+objecter_tick_interval = 0.5
 `;
 }
 

@@ -221,6 +221,11 @@ export class StorageLeaderRole implements LedRole {
       }
       this.current = held;
       this.unavailable = [];
+      // Beside the volumes, not before them: it exists to unblock their lock breaks, which wait on the backend.
+      void d.driver.expedite?.().then(
+        (done) => done.length > 0 && this.log.info('told the storage backend of unreachable peers', { done }),
+        (err: unknown) => this.log.warn('could not tell the storage backend of unreachable peers', { error: errorMessage(err) }),
+      );
       step = 'bring up volumes';
       const results = await Promise.allSettled(d.volumes.map((spec) => bringUp(spec)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -1,6 +1,7 @@
 // The `ceph` and `rbd` commands with the driver's config and identity, each bounded in time.
 import { YcError } from '../lib/errors.js';
 import { run, type ExecResult } from '../lib/exec.js';
+import { monoMs } from '../lib/time.js';
 
 export interface CephClientOptions {
   /** ceph.conf; always given, so no command ever falls back to /etc/ceph or a DNS SRV lookup. */
@@ -10,7 +11,14 @@ export interface CephClientOptions {
   keyring?: string;
   /** Bound on each command (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Told of every command that took longer than SLOW_COMMAND_MS: a takeover waiting on Ceph (a dead OSD not yet
+   * marked down, a monitor election) is then visible in the node's log, command by command.
+   */
+  onSlow?: (command: string, ms: number) => void;
 }
+
+export const SLOW_COMMAND_MS = 500;
 
 export class CephCli {
   constructor(readonly opts: CephClientOptions) {}
@@ -21,12 +29,22 @@ export class CephCli {
   }
 
   rbd(args: readonly string[], opts: { allowFailure?: boolean } = {}): Promise<ExecResult> {
-    return run('rbd', ['-c', this.opts.conf, ...this.identityArgs(), ...args], { timeoutMs: this.opts.timeoutMs ?? 30_000, ...opts });
+    return this.timed(`rbd ${args.join(' ')}`, run('rbd', ['-c', this.opts.conf, ...this.identityArgs(), ...args], { timeoutMs: this.opts.timeoutMs ?? 30_000, ...opts }));
   }
 
-  ceph(args: readonly string[]): Promise<ExecResult> {
+  ceph(args: readonly string[], opts: { allowFailure?: boolean } = {}): Promise<ExecResult> {
     const t = this.opts.timeoutMs ?? 30_000;
-    return run('ceph', ['-c', this.opts.conf, ...this.identityArgs(), '--connect-timeout', String(Math.max(1, Math.floor(t / 1000))), ...args], { timeoutMs: t });
+    return this.timed(`ceph ${args.join(' ')}`, run('ceph', ['-c', this.opts.conf, ...this.identityArgs(), '--connect-timeout', String(Math.max(1, Math.floor(t / 1000))), ...args], { timeoutMs: t, ...opts }));
+  }
+
+  private async timed(command: string, p: Promise<ExecResult>): Promise<ExecResult> {
+    const t0 = monoMs();
+    try {
+      return await p;
+    } finally {
+      const ms = Math.round(monoMs() - t0);
+      if (ms >= SLOW_COMMAND_MS) this.opts.onSlow?.(command, ms);
+    }
   }
 
   async rbdJson<T>(args: readonly string[]): Promise<T> {

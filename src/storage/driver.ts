@@ -47,6 +47,12 @@ export interface VolumeDriver {
    * nothing waiting was acknowledged to a client, and a successor fences this node anyway.
    */
   abort(name: string): Promise<void>;
+  /**
+   * Tells the backend at once about its peers that can no longer be reached, so that a takeover's I/O does not
+   * wait for the backend's own failure detection (Ceph: unreachable OSDs are marked down). Optional: a backend
+   * without peers has nothing to tell. Returns what was done, for the log.
+   */
+  expedite?(): Promise<string[]>;
   /** Formats only when the device carries no file system; returns whether it formatted. */
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean>;
   mount(device: string, mountPoint: string): Promise<void>;

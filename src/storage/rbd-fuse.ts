@@ -57,7 +57,7 @@ export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, na
     await waitFor(`rbd-fuse to expose ${pool}/${name}`, () => {
       if (!fuseAlive(m)) throw new YcError('UNAVAILABLE', `rbd-fuse for ${pool}/${name} exited`);
       return existsSync(file) ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 50 });
+    }, { timeoutMs: 20_000, intervalMs: 10 });
     m.device = await loopAttachRecorded(file, async (device) => {
       await writeAtomic(recordPath(runDir, name), JSON.stringify({ ...m, device }));
     });
@@ -133,6 +133,7 @@ async function stopPid(m: FuseMapping): Promise<void> {
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
     if (!fuseAlive(m)) return;
     process.kill(m.pid, sig);
-    for (let i = 0; i < 30 && fuseAlive(m); i++) await sleep(100);
+    // rbd-fuse exits within milliseconds of SIGTERM, and a drain's write gap waits on this: poll finely (3 s bound).
+    for (let i = 0; i < 300 && fuseAlive(m); i++) await sleep(10);
   }
 }

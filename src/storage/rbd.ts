@@ -14,6 +14,7 @@ import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, u
 import { CephCli, failure, isMissing, type CephClientOptions } from './ceph-cli.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
+import { markUnreachableOsdsDown } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
@@ -149,6 +150,16 @@ export class RbdDriver implements VolumeDriver {
     else await abortFuse(this.opts.runDir, name);
   }
 
+  async expedite(): Promise<string[]> {
+    const down = await markUnreachableOsdsDown({
+      dumpOsds: async () => (await this.cli.ceph(['osd', 'dump', '--format', 'json'])).stdout,
+      markDown: async (ids) => {
+        await this.cli.ceph(['osd', 'down', ...ids.map(String)]);
+      },
+    });
+    return down.map((id) => `osd.${id} marked down (unreachable)`);
+  }
+
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean> {
     return formatIfBlank(device, fsType);
   }
@@ -188,7 +199,8 @@ export class RbdDriver implements VolumeDriver {
   /** Blocklists every client that has the image open (nobody legitimate does while the lock is being broken). */
   private async fence(name: string, locks: RbdLock[]): Promise<void> {
     const st = await this.cli.rbdJson<{ watchers?: { address: string }[] }>(['status', this.image(name)]);
-    for (const w of st.watchers ?? []) await this.cli.ceph(['osd', 'blocklist', 'add', w.address, '3600']);
+    // At once: the mons fold changes that arrive together into one map update.
+    await Promise.all((st.watchers ?? []).map((w) => this.cli.ceph(['osd', 'blocklist', 'add', w.address, '3600'])));
     for (const l of locks) {
       const res = await this.cli.rbd(['lock', 'rm', this.image(name), l.id, l.locker, ...NO_BLOCKLIST_ON_BREAK], { allowFailure: true });
       // Gone already: the old holder released it while we fenced (its client is blocklisted all the same).

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { markUnreachableOsdsDown, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
+
+const dump = JSON.stringify({
+  epoch: 20,
+  osds: [
+    { osd: 0, up: 1, public_addrs: { addrvec: [{ type: 'v1', addr: '10.0.0.14:6800', nonce: 3579 }] }, public_addr: '10.0.0.14:6800/3579' },
+    { osd: 1, up: 1, public_addr: '10.0.0.15:6802/3394' },
+    { osd: 2, up: 0, public_addr: '10.0.0.16:6800/1' },
+    { osd: 3, up: 1, public_addr: 'garbage' },
+    { up: 1, public_addr: '10.0.0.17:6800/1' },
+  ],
+});
+
+test('upOsdEndpoints: up OSDs with a readable address, the addrvec first', () => {
+  assert.deepEqual(upOsdEndpoints(dump), [
+    { id: 0, host: '10.0.0.14', port: 6800 },
+    { id: 1, host: '10.0.0.15', port: 6802 },
+  ]);
+  assert.deepEqual(upOsdEndpoints('{}'), []);
+  assert.throws(() => upOsdEndpoints('not json'));
+});
+
+test('osdsToMarkDown: the unreachable ones, and none when nothing answered (we are the ones cut off)', () => {
+  const osd = (id: number) => ({ id, host: '10.0.0.1', port: 1 });
+  assert.deepEqual(osdsToMarkDown([{ osd: osd(0), probe: 'open' }, { osd: osd(1), probe: 'silent' }, { osd: osd(2), probe: 'refused' }]), [1, 2]);
+  assert.deepEqual(osdsToMarkDown([{ osd: osd(0), probe: 'silent' }, { osd: osd(1), probe: 'refused' }]), []);
+  assert.deepEqual(osdsToMarkDown([{ osd: osd(0), probe: 'open' }]), []);
+});
+
+test('markUnreachableOsdsDown marks exactly the OSDs whose probe failed, in one call', async () => {
+  const calls: number[][] = [];
+  const answers: Record<string, ProbeResult> = { '10.0.0.14': 'open', '10.0.0.15': 'silent' };
+  const down = await markUnreachableOsdsDown({
+    dumpOsds: () => Promise.resolve(dump),
+    markDown: (ids) => {
+      calls.push(ids);
+      return Promise.resolve();
+    },
+    probe: (host) => Promise.resolve(answers[host] ?? 'silent'),
+  });
+  assert.deepEqual(down, [1]);
+  assert.deepEqual(calls, [[1]]);
+});
+
+test('probeTcp tells a listening port from a closed one (loopback)', async (t) => {
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const addr = server.address();
+  assert.ok(addr && typeof addr === 'object');
+  assert.equal(await probeTcp('127.0.0.1', addr.port, 1000), 'open');
+  server.close();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await probeTcp('127.0.0.1', addr.port, 1000), 'refused');
+});

@@ -1,0 +1,82 @@
+/**
+ * Telling Ceph at once that an OSD is gone. Until a dead OSD is marked down, every I/O to the placement groups it
+ * was primary for waits (a new storage leader's lock break among them), and Ceph's own detection takes its
+ * heartbeat grace plus a report interval: 6–10 s in the lab, 20 s and more with Ceph's defaults. The storage
+ * leader knows sooner: it was elected because the old leader's node stopped renewing. So at takeover it probes
+ * every OSD that Ceph still calls up, and marks down those that no longer answer on their address.
+ *
+ * A wrong mark-down is harmless (a live OSD says "wrongly marked me down" and is up again within a second), but
+ * one that cannot be reached is what we are after: a cut-off node must not hold I/O either. A candidate that
+ * reaches no OSD at all is more likely cut off itself, and then marks nothing.
+ */
+import { Socket } from 'node:net';
+
+export interface OsdEndpoint {
+  id: number;
+  host: string;
+  port: number;
+}
+
+interface DumpedOsd {
+  osd?: unknown;
+  up?: unknown;
+  public_addr?: unknown;
+  public_addrs?: { addrvec?: { type?: unknown; addr?: unknown }[] };
+}
+
+/** The up OSDs and their public address, from `osd dump` JSON; anything unreadable is skipped. */
+export function upOsdEndpoints(dumpJson: string): OsdEndpoint[] {
+  const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };
+  const out: OsdEndpoint[] = [];
+  for (const o of dump.osds ?? []) {
+    if (typeof o.osd !== 'number' || o.up !== 1) continue;
+    const fromVec = o.public_addrs?.addrvec?.find((a) => typeof a.addr === 'string')?.addr;
+    const addr = typeof fromVec === 'string' ? fromVec : typeof o.public_addr === 'string' ? o.public_addr.split('/')[0] : undefined;
+    const m = addr === undefined ? null : /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(addr);
+    if (!m) continue;
+    out.push({ id: o.osd, host: m[1]!, port: Number(m[2]) });
+  }
+  return out;
+}
+
+export type ProbeResult = 'open' | 'refused' | 'silent';
+
+/** A TCP connect: the kernel answers for a live process even when it is busy or stopped, so only a dead or unreachable one fails. */
+export function probeTcp(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    const done = (r: ProbeResult): void => {
+      s.destroy();
+      resolve(r);
+    };
+    s.setTimeout(timeoutMs, () => done('silent'));
+    s.once('connect', () => done('open'));
+    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'silent'));
+    s.connect(port, host);
+  });
+}
+
+/** Which of the probed OSDs to mark down: none when none answered (this node is the one cut off). */
+export function osdsToMarkDown(results: { osd: OsdEndpoint; probe: ProbeResult }[]): number[] {
+  if (!results.some((r) => r.probe === 'open')) return [];
+  return results.filter((r) => r.probe !== 'open').map((r) => r.osd.id);
+}
+
+export interface OsdMarkdownOps {
+  /** `osd dump` as JSON. */
+  dumpOsds(): Promise<string>;
+  markDown(ids: number[]): Promise<void>;
+  probe?: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
+}
+
+export const OSD_PROBE_MS = 700;
+
+/** Probes every up OSD at once and marks the unreachable ones down; returns their ids. */
+export async function markUnreachableOsdsDown(ops: OsdMarkdownOps): Promise<number[]> {
+  const probe = ops.probe ?? probeTcp;
+  const osds = upOsdEndpoints(await ops.dumpOsds());
+  const results = await Promise.all(osds.map(async (osd) => ({ osd, probe: await probe(osd.host, osd.port, OSD_PROBE_MS) })));
+  const down = osdsToMarkDown(results);
+  if (down.length > 0) await ops.markDown(down);
+  return down;
+}
