@@ -3,6 +3,7 @@
 // alternating so both see the same load. A lock add+break pair times the add and the break; the lookup of the
 // locker between them is left out of both.
 // Usage: node --import tsx bench/rados-ops.ts [--rounds 50] [--budget-s 300]
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { monoMs } from '../src/lib/time.js';
@@ -70,11 +71,13 @@ try {
     m['blocklist ceph']!.push(await timed(() => cli.ceph(['osd', 'blocklist', 'add', `127.0.0.1:0/${800_000 + i}`, '600'])));
     done++;
   }
+  const status = session.pid === undefined ? '' : readFileSync(`/proc/${session.pid}/status`, 'utf8');
+  const rssMiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
   const rows = Object.entries(m).map(([k, v]) => {
     const s = summarize(v);
     return [k, s.n, s.p50, s.p99, s.min, s.max];
   });
-  process.stdout.write(`rados ops, ${done} rounds (of ${rounds}); session cold start (spawn + connect + first request) ${cold.toFixed(0)} ms; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(`rados ops, ${done} rounds (of ${rounds}); session cold start (spawn + connect + first request) ${cold.toFixed(0)} ms; helper RSS ${rssMiB.toFixed(1)} MiB; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   process.stdout.write(table(['op (ms)', 'n', 'p50', 'p99', 'min', 'max'], rows));
 } finally {
   await cleanup.run();
