@@ -1,17 +1,18 @@
 /**
  * The rbd driver: volumes are RBD images. The lock is an advisory RBD lock whose id is
  * "ycluster:NODE:TOKEN". Breaking a stale lock fences the old holder in Ceph itself: every client watching
- * the image (the old holder's rbd-fuse or kernel map) is blocklisted, then `rbd lock rm` removes the lock
- * (the one-shot client that added it is gone, so it is not blocklisted). A blocklisted client gets I/O errors from the OSDs; with the
- * client cache off nothing is served from memory either. Images are created with layering only, since
+ * the image (the old holder's rbd-fuse or kernel map) is blocklisted, then the lock is broken (its locker, the
+ * old holder's Ceph session, is not blocklisted: it never does I/O on the image). A blocklisted client gets I/O
+ * errors from the OSDs; with the client cache off nothing is served from memory either. Images are created with layering only, since
  * librbd's exclusive-lock feature refuses to work while a manual lock is held.
  * Mapping: kernel RBD (`rbd map`) when /sys/bus/rbd exists, else rbd-fuse + a loop device.
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { YcError, notFound } from '../lib/errors.js';
+import { YcError, isYcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
-import { CephCli, failure, isMissing, type CephClientOptions } from './ceph-cli.js';
+import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
+import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
 import { markUnreachableOsdsDown } from './osd-markdown.js';
@@ -25,19 +26,8 @@ export interface RbdDriverOptions extends CephClientOptions {
   kernel?: boolean;
 }
 
-interface RbdLock {
-  id: string;
-  locker: string;
-  address: string;
-}
 
 const lockId = (h: LockHolder): string => `ycluster:${h.node}:${h.token}`;
-/**
- * `rbd lock rm` blocklists the client that added the lock unless told not to. That client is the one-shot
- * `rbd lock add` process, long gone; the client doing I/O (rbd-fuse, the kernel) is blocklisted explicitly when a
- * stale lock is broken. Skipping the pointless round through the monitors saves most of an unlock's time.
- */
-const NO_BLOCKLIST_ON_BREAK = ['--rbd_blocklist_on_break_lock=false'];
 
 function parseLockId(id: string): LockHolder | undefined {
   const m = /^ycluster:(.+):(\d+)$/.exec(id);
@@ -47,11 +37,24 @@ function parseLockId(id: string): LockHolder | undefined {
 export class RbdDriver implements VolumeDriver {
   readonly kind = 'rbd';
   private readonly cli: CephCli;
+  /**
+   * Locks, watchers and monitor commands go through one long-lived client: a takeover needs a dozen of them,
+   * and each `rbd`/`ceph` process would connect, authenticate and fetch maps afresh. The session's lock breaks
+   * never blocklist the locker (the session itself); the client doing I/O (rbd-fuse, the kernel) is blocklisted
+   * explicitly when a stale lock is broken.
+   */
+  private readonly rados: RadosSession;
   private readonly kernel: boolean;
 
   constructor(private readonly opts: RbdDriverOptions) {
     this.cli = new CephCli(opts);
+    this.rados = new RadosSession(opts);
     this.kernel = opts.kernel ?? existsSync('/sys/bus/rbd');
+  }
+
+  /** Ends the long-lived Ceph client (it also ends by itself when this process exits). */
+  close(): Promise<void> {
+    return this.rados.close();
   }
 
   /** Unmaps whatever a run directory still records (for tests and a node's cleanup after a crash). */
@@ -76,12 +79,9 @@ export class RbdDriver implements VolumeDriver {
     throw new YcError('INTERNAL', `rbd create ${this.image(spec.name)}: ${failure(res)}`);
   }
 
-  async exists(name: string): Promise<boolean> {
+  exists(name: string): Promise<boolean> {
     checkVolumeName(name);
-    const res = await this.cli.rbd(['info', this.image(name)], { allowFailure: true });
-    if (res.code === 0) return true;
-    if (isMissing(res)) return false;
-    throw new YcError('UNAVAILABLE', `rbd info ${this.image(name)}: ${failure(res)}`);
+    return this.rados.exists(name);
   }
 
   async status(name: string): Promise<VolumeStatus> {
@@ -110,11 +110,8 @@ export class RbdDriver implements VolumeDriver {
       }
       await this.fence(name, locks);
     }
-    const res = await this.cli.rbd(['lock', 'add', this.image(name), lockId(holder)], { allowFailure: true });
-    if (res.code !== 0) {
-      // Lost a race with another taker (EBUSY/EEXIST): the lock is theirs.
-      throw new YcError('CONFLICT', `volume ${name}: rbd lock add failed: ${failure(res)}`, { retryable: true });
-    }
+    // Lost a race with another taker (EBUSY/EEXIST): CONFLICT, the lock is theirs.
+    await this.rados.lockAdd(name, lockId(holder));
   }
 
   async unlock(name: string, holder: LockHolder): Promise<void> {
@@ -122,7 +119,7 @@ export class RbdDriver implements VolumeDriver {
     if (locks.length === 0) return;
     const mine = locks.find((l) => l.id === lockId(holder));
     if (mine === undefined) throw new YcError('CONFLICT', `volume ${name} is not locked by ${holder.node} (token ${holder.token})`);
-    await this.cli.rbd(['lock', 'rm', this.image(name), mine.id, mine.locker, ...NO_BLOCKLIST_ON_BREAK]);
+    await this.rados.lockBreak(name, mine.id, mine.locker);
   }
 
   async map(name: string, holder: LockHolder): Promise<string> {
@@ -152,9 +149,9 @@ export class RbdDriver implements VolumeDriver {
 
   async expedite(): Promise<string[]> {
     const down = await markUnreachableOsdsDown({
-      dumpOsds: async () => (await this.cli.ceph(['osd', 'dump', '--format', 'json'])).stdout,
+      dumpOsds: async () => (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf,
       markDown: async (ids) => {
-        await this.cli.ceph(['osd', 'down', ...ids.map(String)]);
+        await this.mon({ prefix: 'osd down', ids: ids.map(String) });
       },
     });
     return down.map((id) => `osd.${id} marked down (unreachable)`);
@@ -172,17 +169,22 @@ export class RbdDriver implements VolumeDriver {
     return unmountDir(mountPoint, opts.timeoutMs);
   }
 
-  /** The image's locks; NOT_FOUND when the image is missing (one command where an `rbd info` first would be two). */
-  private async locks(name: string): Promise<RbdLock[]> {
+  /** The image's locks; NOT_FOUND when the image is missing. */
+  private async locks(name: string): Promise<RadosLocker[]> {
     checkVolumeName(name);
-    const res = await this.cli.rbd(['lock', 'ls', this.image(name), '--format', 'json'], { allowFailure: true });
-    if (isMissing(res)) throw notFound(`volume ${name} does not exist`);
-    if (res.code !== 0) throw new YcError('UNAVAILABLE', `rbd lock ls ${this.image(name)}: ${failure(res)}`, { retryable: true });
     try {
-      return JSON.parse(res.stdout) as RbdLock[];
+      return await this.rados.lockers(name);
     } catch (err) {
-      throw new YcError('INTERNAL', `rbd lock ls ${this.image(name)} printed no JSON`, { cause: err });
+      if (isYcError(err, 'NOT_FOUND')) throw notFound(`volume ${name} does not exist`);
+      throw err;
     }
+  }
+
+  /** A monitor command that must succeed. */
+  private async mon(cmd: Record<string, unknown>): Promise<MonCommandResult> {
+    const res = await this.rados.monCommand(cmd);
+    if (res.code !== 0) throw new YcError('UNAVAILABLE', `ceph ${JSON.stringify(cmd)}: ${res.outs.trim() || `error ${res.code}`}`, { retryable: true });
+    return res;
   }
 
   private async holder(name: string): Promise<LockHolder | undefined> {
@@ -197,16 +199,11 @@ export class RbdDriver implements VolumeDriver {
   }
 
   /** Blocklists every client that has the image open (nobody legitimate does while the lock is being broken). */
-  private async fence(name: string, locks: RbdLock[]): Promise<void> {
-    const st = await this.cli.rbdJson<{ watchers?: { address: string }[] }>(['status', this.image(name)]);
+  private async fence(name: string, locks: RadosLocker[]): Promise<void> {
+    const watchers = await this.rados.watchers(name);
     // At once: the mons fold changes that arrive together into one map update.
-    await Promise.all((st.watchers ?? []).map((w) => this.cli.ceph(['osd', 'blocklist', 'add', w.address, '3600'])));
-    for (const l of locks) {
-      const res = await this.cli.rbd(['lock', 'rm', this.image(name), l.id, l.locker, ...NO_BLOCKLIST_ON_BREAK], { allowFailure: true });
-      // Gone already: the old holder released it while we fenced (its client is blocklisted all the same).
-      if (res.code !== 0 && !/\(2\) No such file or directory/.test(res.stderr)) {
-        throw new YcError('UNAVAILABLE', `rbd lock rm ${this.image(name)} ${l.id}: ${failure(res)}`, { retryable: true });
-      }
-    }
+    await Promise.all(watchers.map((w) => this.mon({ prefix: 'osd blocklist', blocklistop: 'add', addr: w.address, expire: 3600 })));
+    // A lock gone already (the old holder released it while we fenced) is fine: its client is blocklisted all the same.
+    for (const l of locks) await this.rados.lockBreak(name, l.id, l.locker);
   }
 }
