@@ -24,6 +24,7 @@ import { Heartbeat } from './heartbeat.js';
 import { Journal } from './journal.js';
 import type { AlwaysRole, LedRole, RoleContext } from './role.js';
 import { ALWAYS_ROLES, LED_ROLES, leadershipOnly } from './roles.js';
+import { CORE_STORAGE_YIELD_MS } from './storage-wiring.js';
 
 interface ElectionSlot {
   election: Election;
@@ -225,7 +226,14 @@ export class Agent {
       case 'campaign': {
         const role = (LED_ROLES[action.election] ?? leadershipOnly)(this.roleContext());
         const election = new Election(
-          { state: this.state, election: action.election, node: this.node!.hostname, ttlSeconds: await this.electionTtl(), logger: this.logger },
+          {
+            state: this.state,
+            election: action.election,
+            node: this.node!.hostname,
+            ttlSeconds: await this.electionTtl(),
+            ...(action.election === 'storage' && this.node!.type === 'core' ? { yieldMs: CORE_STORAGE_YIELD_MS } : {}),
+            logger: this.logger,
+          },
           {
             onLeading: async (token, signal) => {
               this.journal.record({ election: action.election, event: 'leading', token });

@@ -31,6 +31,12 @@ export const POSTGRES_PORT = 5432;
 export const REGISTRY_PORT = 5000;
 export const QDRANT_HTTP_PORT = 6333;
 export const QDRANT_GRPC_PORT = 6334;
+/**
+ * A core node leads storage only when no storage node takes it first: a core node's death also takes an etcd
+ * member (its raft leadership renews every lease, so the old storage key outlives the TTL) and a Ceph monitor
+ * (the monitors' writes wait for their election), and a storage leader there would wait for both.
+ */
+export const CORE_STORAGE_YIELD_MS = 300;
 /** How often a node that does not lead storage checks that nothing of the role runs on it. */
 export const FOLLOW_INTERVAL_MS = 2000;
 

@@ -32,6 +32,12 @@ export interface ElectionOptions {
   ttlSeconds: number;
   /** Time kept in hand before the lease could expire: the leader fences itself this early. */
   marginMs?: number;
+  /**
+   * For a candidate that should lead only when no better-placed one does: after finding the key free it waits
+   * this long and campaigns only if the key is still free. Safety does not depend on it (the put is a compare
+   * on the key's absence either way); it only decides who usually wins.
+   */
+  yieldMs?: number;
   logger: Logger;
 }
 
@@ -210,6 +216,15 @@ export class Election {
     if (raw !== null) {
       this.currentLeader = decodeValue(def, def.key, raw);
       return false;
+    }
+    if (this.o.yieldMs !== undefined && this.o.yieldMs > 0) {
+      await sleep(this.o.yieldMs);
+      if (!this.running || this.paused) return false;
+      const again = await within(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
+      if (again !== null) {
+        this.currentLeader = decodeValue(def, def.key, again);
+        return false;
+      }
     }
     const sentAt = monoMs();
     const grant = await within(this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }), CAMPAIGN_CALL_MS, 'granting a lease');

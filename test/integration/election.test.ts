@@ -69,6 +69,45 @@ test('one leader; resign hands over fast with a larger token', async () => {
   }
 });
 
+test('a yielding candidate leads only when nobody else takes the free key first', async () => {
+  const journal: Journal = { events: [] };
+  const clients = [0, 1, 2].map(() => new StateClient({ endpoints: etcd.endpoints }));
+  const [a, y, b] = clients as [StateClient, StateClient, StateClient];
+  const ea = candidate(a, 'yield-test', 'a', journal);
+  const ey = new Election({ state: y, election: 'yield-test', node: 'y', ttlSeconds: 2, yieldMs: 400, logger: silentLogger }, {
+    onLeading: (token) => void journal.events.push({ node: 'y', event: 'leading', token, t: performance.now() }),
+    onStopped: () => void journal.events.push({ node: 'y', event: 'stopped', t: performance.now() }),
+  });
+  const eb = candidate(b, 'yield-test', 'b', journal);
+  try {
+    ea.campaign();
+    await waitFor('a leads', () => (ea.isLeader() ? true : undefined));
+    // The yielding candidate campaigns first, so only the yield can make it lose.
+    ey.campaign();
+    await new Promise((r) => setTimeout(r, 100));
+    eb.campaign();
+    await new Promise((r) => setTimeout(r, 200));
+    await ea.resign();
+    await waitFor('someone leads', () => (ey.isLeader() || eb.isLeader() ? true : undefined), { intervalMs: 5 });
+    assert.equal(eb.isLeader(), true, 'the candidate that does not yield takes the free key');
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(ey.isLeader(), false);
+    // With nobody else left, the yielding candidate leads after its wait.
+    await ea.close();
+    const t0 = performance.now();
+    await eb.resign();
+    await waitFor('y leads', () => (ey.isLeader() ? true : undefined), { intervalMs: 5, timeoutMs: 5000 });
+    const took = performance.now() - t0;
+    assert.ok(took >= 350 && took < 2000, `the yielding candidate led ${took.toFixed(0)} ms after the key was freed`);
+    assertNoOverlap(journal);
+  } finally {
+    await ea.close();
+    await ey.close();
+    await eb.close();
+    for (const c of clients) c.close();
+  }
+});
+
 test('kill -9 of the leader process: a follower leads within TTL + 1 s', async () => {
   const ttl = 2;
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/campaign-child.ts', etcd.endpoints.join(','), 'kill-test', 'child', String(ttl)], { stdio: ['ignore', 'pipe', 'inherit'] });
