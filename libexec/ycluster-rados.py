@@ -6,7 +6,7 @@ that once and then answers JSON-lines requests on stdin, one JSON line per answe
   {"id": N, "op": "...", ...}  ->  {"id": N, "ok": true, "result": ...} | {"id": N, "ok": false, "errno": E, "error": "..."}
 Requests run concurrently (librados releases the GIL), so answers may come out of order. Exits when stdin closes.
 Ops: ping; exists, lockers, watchers {image}; lock_add {image, cookie}; lock_break {image, cookie, locker};
-mon {cmd}. ("cookie" is the lock's id: "id" is the request's.)
+mon {cmd}; latest_osdmap. ("cookie" is the lock's id: "id" is the request's.)
 Runs with Debian's /usr/bin/python3, the one that has python3-rados and python3-rbd.
 """
 import argparse
@@ -108,6 +108,11 @@ def serve(cluster, ioctx, req):
             result = 'pong'
         elif op == 'mon':
             result = op_mon(cluster, req)
+        elif op == 'latest_osdmap':
+            # After an OSD was marked down, ops this client already sent to it are resent only once the client
+            # holds the newer map; asking for it now beats waiting for the objecter's laggy-op check.
+            cluster.wait_for_latest_osdmap()
+            result = True
         elif op in OPS:
             result = OPS[op](ioctx, req)
         else:

@@ -8,7 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError, errorMessage } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
-import type { Logger } from '../lib/log.js';
+import { RateLimitedLog, type Logger } from '../lib/log.js';
 import { parseCidr } from '../lib/net.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
 import { monoMs } from '../lib/time.js';
@@ -39,6 +39,8 @@ export const QDRANT_GRPC_PORT = 6334;
 export const CORE_STORAGE_YIELD_MS = 300;
 /** How often a node that does not lead storage checks that nothing of the role runs on it. */
 export const FOLLOW_INTERVAL_MS = 2000;
+/** How often every node that can lead storage checks the storage backend's peers (Ceph: the OSDs). */
+export const PEER_CHECK_INTERVAL_MS = 1000;
 
 /**
  * The leader fences itself `margin` before its lease can expire (the Election's default margin); its whole
@@ -185,6 +187,28 @@ export class StorageRole implements LedRole {
       .catch((err: unknown) => this.noteFollowError(err));
     this.timer = setInterval(() => this.followTick(), FOLLOW_INTERVAL_MS);
     this.timer.unref();
+    this.peerLog = new RateLimitedLog(ctx.logger, 60_000);
+    this.peerTimer = setInterval(() => void this.checkPeers(), PEER_CHECK_INTERVAL_MS);
+    this.peerTimer.unref();
+  }
+
+  private peerTimer: NodeJS.Timeout | undefined;
+  private checkingPeers = false;
+  private readonly peerLog: RateLimitedLog;
+
+  /** Leader or not: a dead OSD node stalls the leader's I/O, and the next leader's lock break, until Ceph knows. */
+  private async checkPeers(): Promise<void> {
+    const driver = this.deps?.driver;
+    if (driver?.checkPeers === undefined || this.checkingPeers) return;
+    this.checkingPeers = true;
+    try {
+      const done = await driver.checkPeers();
+      if (done.length > 0) this.ctx.logger.info('told the storage backend of unreachable peers', { done });
+    } catch (err) {
+      this.peerLog.warn('peer-check', 'storage peer check failed', { error: errorMessage(err) });
+    } finally {
+      this.checkingPeers = false;
+    }
   }
 
   private deps: StorageLeaderDeps | undefined;
@@ -271,6 +295,7 @@ export class StorageRole implements LedRole {
   /** Stops the follow timer (the agent never discards a role today; tests do). */
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.peerTimer);
   }
 }
 

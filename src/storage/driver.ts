@@ -53,6 +53,11 @@ export interface VolumeDriver {
    * without peers has nothing to tell. Returns what was done, for the log.
    */
   expedite?(): Promise<string[]>;
+  /**
+   * One pass of a standing check of the backend's peers, run about once a second by every node that can lead
+   * storage (Ceph: an OSD that missed two probes in a row is marked down). Optional. Returns what was done.
+   */
+  checkPeers?(): Promise<string[]>;
   /** Formats only when the device carries no file system; returns whether it formatted. */
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean>;
   mount(device: string, mountPoint: string): Promise<void>;

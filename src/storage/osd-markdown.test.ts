@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { markUnreachableOsdsDown, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
 
 const dump = JSON.stringify({
   epoch: 20,
@@ -55,4 +55,28 @@ test('probeTcp tells a listening port from a closed one (loopback)', async (t) =
   server.close();
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(await probeTcp('127.0.0.1', addr.port, 1000), 'refused');
+});
+
+test('OsdFailureDetector marks an OSD down only after two missed probes in a row, and never when it reaches none', async () => {
+  const marked: number[][] = [];
+  let answers: Record<string, ProbeResult> = { '10.0.0.14': 'open', '10.0.0.15': 'silent' };
+  const det = new OsdFailureDetector({
+    dumpOsds: () => Promise.resolve(dump),
+    markDown: (ids) => {
+      marked.push(ids);
+      return Promise.resolve();
+    },
+    probe: (host) => Promise.resolve(answers[host] ?? 'silent'),
+  });
+  assert.deepEqual(await det.pass(), [], 'one miss is not enough');
+  answers = { '10.0.0.14': 'open', '10.0.0.15': 'open' };
+  assert.deepEqual(await det.pass(), [], 'an answer resets the count');
+  answers = { '10.0.0.14': 'open', '10.0.0.15': 'refused' };
+  assert.deepEqual(await det.pass(), []);
+  assert.deepEqual(await det.pass(), [1], 'two misses in a row');
+  assert.deepEqual(marked, [[1]]);
+  answers = { '10.0.0.14': 'silent', '10.0.0.15': 'silent' };
+  assert.deepEqual(await det.pass(), []);
+  assert.deepEqual(await det.pass(), [], 'nothing answers: this node is the one cut off');
+  assert.deepEqual(marked, [[1]]);
 });

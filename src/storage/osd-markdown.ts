@@ -69,14 +69,48 @@ export interface OsdMarkdownOps {
   probe?: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
 }
 
-export const OSD_PROBE_MS = 700;
+/** A live host answers a SYN from its kernel within a millisecond on a LAN, busy or not. */
+export const OSD_PROBE_MS = 300;
 
-/** Probes every up OSD at once and marks the unreachable ones down; returns their ids. */
-export async function markUnreachableOsdsDown(ops: OsdMarkdownOps): Promise<number[]> {
+async function probeUpOsds(ops: OsdMarkdownOps): Promise<{ osd: OsdEndpoint; probe: ProbeResult }[]> {
   const probe = ops.probe ?? probeTcp;
   const osds = upOsdEndpoints(await ops.dumpOsds());
-  const results = await Promise.all(osds.map(async (osd) => ({ osd, probe: await probe(osd.host, osd.port, OSD_PROBE_MS) })));
-  const down = osdsToMarkDown(results);
+  return Promise.all(osds.map(async (osd) => ({ osd, probe: await probe(osd.host, osd.port, OSD_PROBE_MS) })));
+}
+
+/** Probes every up OSD at once and marks the unreachable ones down; returns their ids. For a takeover: one look. */
+export async function markUnreachableOsdsDown(ops: OsdMarkdownOps): Promise<number[]> {
+  const down = osdsToMarkDown(await probeUpOsds(ops));
   if (down.length > 0) await ops.markDown(down);
   return down;
+}
+
+/**
+ * The same check run about once a second by every node that can lead storage, so that an OSD node's death is
+ * known to Ceph before the storage election has even ended (and the leader's own I/O stops waiting when another
+ * OSD node dies). An OSD is marked down after `misses` probes in a row found it unreachable at the same address.
+ */
+export class OsdFailureDetector {
+  private readonly missed = new Map<string, number>();
+
+  constructor(private readonly ops: OsdMarkdownOps, private readonly misses = 2) {}
+
+  async pass(): Promise<number[]> {
+    const results = await probeUpOsds(this.ops);
+    const key = (o: OsdEndpoint): string => `${o.id}@${o.host}:${o.port}`;
+    const seen = new Map<string, number>();
+    for (const r of results) {
+      const k = key(r.osd);
+      seen.set(k, r.probe === 'open' ? 0 : (this.missed.get(k) ?? 0) + 1);
+    }
+    // Only what this pass saw: an OSD that went down or moved starts afresh.
+    this.missed.clear();
+    for (const [k, n] of seen) this.missed.set(k, n);
+    const due = new Set(results.filter((r) => (this.missed.get(key(r.osd)) ?? 0) >= this.misses).map((r) => r.osd.id));
+    const down = osdsToMarkDown(results).filter((id) => due.has(id));
+    if (down.length === 0) return [];
+    await this.ops.markDown(down);
+    for (const r of results) if (down.includes(r.osd.id)) this.missed.delete(key(r.osd));
+    return down;
+  }
 }

@@ -142,6 +142,18 @@ export class RadosSession {
     }
   }
 
+  /**
+   * Fetches the newest OSD map now: ops this client had sent to an OSD that has since been marked down are resent
+   * at once, instead of after the objecter's laggy-op check.
+   */
+  async latestOsdmap(): Promise<void> {
+    try {
+      await this.request('latest_osdmap', {}, '');
+    } catch (err) {
+      throw this.mapped(err, 'latest_osdmap', '');
+    }
+  }
+
   /** Ends the helper: stdin closed (it exits by itself), SIGKILL after 2 s. */
   async close(): Promise<void> {
     this.closed = true;
@@ -158,12 +170,13 @@ export class RadosSession {
   }
 
   private label(op: string, subject: string): string {
+    if (op === 'latest_osdmap') return `rados ${op}`;
     return `rados ${op} ${op === 'mon' ? subject : this.name(subject)}`;
   }
 
   private mapped(err: unknown, op: string, subject: string): Error {
     if (!(err instanceof RadosOpError)) return err instanceof Error ? err : new Error(String(err));
-    if (err.errno === ENOENT && op !== 'mon') return notFound(`rbd image ${this.name(subject)} does not exist`);
+    if (err.errno === ENOENT && op !== 'mon' && op !== 'latest_osdmap') return notFound(`rbd image ${this.name(subject)} does not exist`);
     return new YcError('UNAVAILABLE', `${this.label(op, subject)}: ${err.message}`, { retryable: true });
   }
 

@@ -15,7 +15,7 @@ import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
-import { markUnreachableOsdsDown } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
@@ -148,14 +148,23 @@ export class RbdDriver implements VolumeDriver {
   }
 
   async expedite(): Promise<string[]> {
-    const down = await markUnreachableOsdsDown({
-      dumpOsds: async () => (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf,
-      markDown: async (ids) => {
-        await this.mon({ prefix: 'osd down', ids: ids.map(String) });
-      },
-    });
-    return down.map((id) => `osd.${id} marked down (unreachable)`);
+    return (await markUnreachableOsdsDown(this.osdOps)).map((id) => `osd.${id} marked down (unreachable)`);
   }
+
+  async checkPeers(): Promise<string[]> {
+    return (await this.osdDetector.pass()).map((id) => `osd.${id} marked down (missed two probes)`);
+  }
+
+  private readonly osdOps: OsdMarkdownOps = {
+    dumpOsds: async () => (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf,
+    markDown: async (ids) => {
+      await this.mon({ prefix: 'osd down', ids: ids.map(String) });
+      // Our own requests already sent to those OSDs (a lock lookup) are resent once we hold the newer map.
+      await this.rados.latestOsdmap();
+    },
+  };
+
+  private readonly osdDetector = new OsdFailureDetector(this.osdOps);
 
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean> {
     return formatIfBlank(device, fsType);
