@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { OsdFailureDetector, markUnreachableOsdsDown, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
 
 const dump = JSON.stringify({
   epoch: 20,
@@ -20,6 +20,9 @@ test('upOsdEndpoints: up OSDs with a readable address, the addrvec first', () =>
     { id: 1, host: '10.0.0.15', port: 6802 },
   ]);
   assert.deepEqual(upOsdEndpoints('{}'), []);
+  assert.equal(osdmapEpoch(dump), 20);
+  assert.equal(osdmapEpoch('{}'), undefined);
+  assert.equal(osdmapEpoch('not json'), undefined);
   assert.throws(() => upOsdEndpoints('not json'));
 });
 

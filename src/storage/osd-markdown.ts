@@ -24,6 +24,16 @@ interface DumpedOsd {
   public_addrs?: { addrvec?: { type?: unknown; addr?: unknown }[] };
 }
 
+/** The map epoch of an `osd dump`, if it says. */
+export function osdmapEpoch(dumpJson: string): number | undefined {
+  try {
+    const e = (JSON.parse(dumpJson) as { epoch?: unknown }).epoch;
+    return typeof e === 'number' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The up OSDs and their public address, from `osd dump` JSON; anything unreadable is skipped. */
 export function upOsdEndpoints(dumpJson: string): OsdEndpoint[] {
   const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };

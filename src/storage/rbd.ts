@@ -15,7 +15,7 @@ import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
-import { OsdFailureDetector, markUnreachableOsdsDown, type OsdMarkdownOps } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
@@ -148,15 +148,28 @@ export class RbdDriver implements VolumeDriver {
   }
 
   async expedite(): Promise<string[]> {
-    return (await markUnreachableOsdsDown(this.osdOps)).map((id) => `osd.${id} marked down (unreachable)`);
+    // The session's OSD map may predate a mark-down made by another node: the lock lookups running beside this
+    // would go to the dead OSD and wait for the objecter's laggy-op check. Fetching the newest map resends them.
+    const [down] = await Promise.all([markUnreachableOsdsDown(this.osdOps), this.rados.latestOsdmap()]);
+    return down.map((id) => `osd.${id} marked down (unreachable)`);
   }
 
   async checkPeers(): Promise<string[]> {
     return (await this.osdDetector.pass()).map((id) => `osd.${id} marked down (missed two probes)`);
   }
 
+  /** The OSD map epoch of the last dump; a newer one means the session should fetch the map too. */
+  private osdEpoch: number | undefined;
+
   private readonly osdOps: OsdMarkdownOps = {
-    dumpOsds: async () => (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf,
+    dumpOsds: async () => {
+      const dump = (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf;
+      const epoch = osdmapEpoch(dump);
+      // Kept current while idle, so a takeover's first requests already know which OSDs are down.
+      if (epoch !== undefined && this.osdEpoch !== undefined && epoch > this.osdEpoch) await this.rados.latestOsdmap();
+      this.osdEpoch = epoch;
+      return dump;
+    },
     markDown: async (ids) => {
       await this.mon({ prefix: 'osd down', ids: ids.map(String) });
       // Our own requests already sent to those OSDs (a lock lookup) are resent once we hold the newer map.
