@@ -77,6 +77,9 @@ osd_objectstore = ${c.objectstore}
 memstore_device_bytes = 2147483648
 osd_pool_default_size = ${c.poolSize}
 osd_pool_default_min_size = 1
+# A fixed PG count: the mgr's autoscaler took the lab pool from 8 to 32 PGs one step every 2 s for minutes after
+# bring-up, and every step re-peers placement groups, stalling I/O (lock breaks included) for a second or two.
+osd_pool_default_pg_autoscale_mode = off
 mon_allow_pool_size_one = true
 mon_allow_pool_delete = true
 osd_crush_chooseleaf_type = 0
