@@ -66,6 +66,8 @@ const quick = (spec: ServiceSpec): ServiceSpec => ({
   ...spec,
   ...(spec.health ? { health: fastUntilHealthy(spec.health) } : {}),
   healthIntervalMs: 100,
+  // A takeover's write gap ends only when the services answer: look often until they first do.
+  startupHealthIntervalMs: 25,
   // Same patience as the specs' own 10 checks at their slower interval.
   unhealthyRestartAfter: 10,
 });

@@ -13,6 +13,8 @@ export interface ServiceSpec {
   /** Resolves true when the service answers; called every healthIntervalMs. */
   health?: () => Promise<boolean>;
   healthIntervalMs?: number;
+  /** Checked this often until the service first answers (a takeover waits on that), then every healthIntervalMs. */
+  startupHealthIntervalMs?: number;
   /** Consecutive failed checks before the process is restarted. */
   unhealthyRestartAfter?: number;
   /** Graceful stop: this signal first, then SIGKILL after stopTimeoutMs. */
@@ -128,10 +130,11 @@ export class Supervised {
       this.child = child;
       const startedAt = Date.now();
       let failures = 0;
+      let answered = false;
       let timer: NodeJS.Timeout | undefined;
       this.exited = new Promise((done) => {
         child.once('close', (code, sig) => {
-          if (timer) clearInterval(timer);
+          if (timer) clearTimeout(timer);
           this.child = undefined;
           this.healthyRunMs = Date.now() - startedAt;
           done();
@@ -149,6 +152,7 @@ export class Supervised {
           if (signal.aborted || this.child !== child) return;
           if (ok) {
             failures = 0;
+            answered = true;
             this.setState('running');
             this.healthy = true;
           } else if (this.state === 'running' || this.state === 'unhealthy') {
@@ -160,8 +164,13 @@ export class Supervised {
             }
           }
         };
-        timer = setInterval(() => void check(), this.spec.healthIntervalMs ?? 1000);
-        void check();
+        const every = this.spec.healthIntervalMs ?? 1000;
+        // One check at a time: the next is timed from the end of the last.
+        const next = (): void => {
+          if (signal.aborted || this.child !== child) return;
+          timer = setTimeout(() => void check().finally(next), answered ? every : (this.spec.startupHealthIntervalMs ?? every));
+        };
+        void check().finally(next);
       }
     });
   }
