@@ -24,7 +24,7 @@ import { Heartbeat } from './heartbeat.js';
 import { Journal } from './journal.js';
 import type { AlwaysRole, LedRole, RoleContext } from './role.js';
 import { ALWAYS_ROLES, LED_ROLES, leadershipOnly } from './roles.js';
-import { CORE_STORAGE_YIELD_MS } from './storage-wiring.js';
+import { coreStorageYieldMs } from './storage-wiring.js';
 
 interface ElectionSlot {
   election: Election;
@@ -231,7 +231,7 @@ export class Agent {
             election: action.election,
             node: this.node!.hostname,
             ttlSeconds: await this.electionTtl(),
-            ...(action.election === 'storage' && this.node!.type === 'core' ? { yieldMs: CORE_STORAGE_YIELD_MS } : {}),
+            ...(action.election === 'storage' && this.node!.type === 'core' ? { yieldMs: (last: string | undefined) => coreStorageYieldMs(this.state, last) } : {}),
             logger: this.logger,
           },
           {

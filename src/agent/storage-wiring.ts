@@ -16,7 +16,8 @@ import { POSTGRES_BIN_DIR, asUser, postgresService, preparePostgres, type Postgr
 import { QDRANT_NOT_INSTALLED, qdrantService, qdrantUnavailable } from '../services/qdrant.js';
 import { registryService } from '../services/registry.js';
 import { clearStaleVip } from '../services/vip.js';
-import { keys } from '../state/keys.js';
+import type { StateClient } from '../state/client.js';
+import { keySuffix, keys, prefixes } from '../state/keys.js';
 import { defaultConfig, type Check, type ClusterConfig } from '../state/schema.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from '../storage-leader/role.js';
 import { EtcdVolumeLedger } from '../storage-leader/ledger.js';
@@ -37,6 +38,19 @@ export const QDRANT_GRPC_PORT = 6334;
  * (the monitors' writes wait for their election), and a storage leader there would wait for both.
  */
 export const CORE_STORAGE_YIELD_MS = 300;
+
+/** Whether a storage node other than the last leader could take storage now: alive (heartbeat), not drained. */
+export function storageNodeCanLead(nodes: readonly { hostname: string; type: string }[], alive: ReadonlySet<string>, drained: ReadonlySet<string>, lastLeader: string | undefined): boolean {
+  return nodes.some((n) => n.type === 'storage' && n.hostname !== lastLeader && alive.has(n.hostname) && !drained.has(n.hostname));
+}
+
+/** A core node's wait before campaigning for storage: only while a storage node could win instead. */
+export async function coreStorageYieldMs(state: StateClient, lastLeader: string | undefined): Promise<number> {
+  const [nodes, beats, drains] = await Promise.all([state.list(prefixes.nodes), state.list(prefixes.heartbeats), state.list(prefixes.drains)]);
+  const alive = new Set(beats.entries.map((b) => keySuffix(prefixes.heartbeats, b.key)));
+  const drained = new Set(drains.entries.map((d) => keySuffix(prefixes.drains, d.key)));
+  return storageNodeCanLead(nodes.entries.map((e) => e.value), alive, drained, lastLeader) ? CORE_STORAGE_YIELD_MS : 0;
+}
 /** How often a node that does not lead storage checks that nothing of the role runs on it. */
 export const FOLLOW_INTERVAL_MS = 2000;
 /** How often every node that can lead storage checks the storage backend's peers (Ceph: the OSDs). */

@@ -35,9 +35,10 @@ export interface ElectionOptions {
   /**
    * For a candidate that should lead only when no better-placed one does: after finding the key free it waits
    * this long and campaigns only if the key is still free. Safety does not depend on it (the put is a compare
-   * on the key's absence either way); it only decides who usually wins.
+   * on the key's absence either way); it only decides who usually wins. A function is asked at each attempt,
+   * with the node that led last (so it can tell whether anyone better placed is left).
    */
-  yieldMs?: number;
+  yieldMs?: number | ((lastLeader: string | undefined) => Promise<number>);
   logger: Logger;
 }
 
@@ -84,7 +85,18 @@ export class Election {
   private loopDone: Promise<void> | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
-  private currentLeader: LeaderValue | undefined;
+  private leaderSeen: LeaderValue | undefined;
+  /** The last leader this candidate knew of, kept after its key is gone. */
+  private lastLeader: string | undefined;
+
+  private get currentLeader(): LeaderValue | undefined {
+    return this.leaderSeen;
+  }
+
+  private set currentLeader(v: LeaderValue | undefined) {
+    this.leaderSeen = v;
+    if (v !== undefined) this.lastLeader = v.node;
+  }
   private stopping: Promise<void> | undefined;
   /** After stepping down, leave the key to the others for one TTL, so a resign really hands over. */
   private holdOffUntil = 0;
@@ -217,8 +229,10 @@ export class Election {
       this.currentLeader = decodeValue(def, def.key, raw);
       return false;
     }
-    if (this.o.yieldMs !== undefined && this.o.yieldMs > 0) {
-      await sleep(this.o.yieldMs);
+    const y = this.o.yieldMs;
+    const yieldMs = typeof y === 'function' ? await y(this.lastLeader).catch(() => 0) : (y ?? 0);
+    if (yieldMs > 0) {
+      await sleep(yieldMs);
       if (!this.running || this.paused) return false;
       const again = await within(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
       if (again !== null) {
