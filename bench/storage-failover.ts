@@ -98,13 +98,20 @@ function notePhases(series: string, fault: Fault, phases: Map<string, number>): 
 async function cephRecovered(): Promise<void> {
   if (!values.ceph) return;
   let last = '';
-  await waitFor('Ceph placement groups active+clean', async () => {
-    const r = await run('ip', ['netns', 'exec', nsName(name, 'c1'), 'ceph', '-c', join(labDir(name), 'ceph', 'ceph.conf'), '--id', 'admin', 'pg', 'stat', '--format', 'json'], { timeoutMs: 20_000, allowFailure: true });
-    if (r.code !== 0) return undefined;
-    const s = JSON.parse(r.stdout) as { pg_summary?: { num_pgs: number; num_pg_by_state: { name: string; num: number }[] } };
+  let cleanSince: number | undefined;
+  const ceph = (args: string[]) => run('ip', ['netns', 'exec', nsName(name, 'c1'), 'ceph', '-c', join(labDir(name), 'ceph', 'ceph.conf'), '--id', 'admin', ...args, '--format', 'json'], { timeoutMs: 20_000, allowFailure: true });
+  // The mgr's PG figures lag the OSDs by a report interval: clean must hold for a few seconds with every OSD up.
+  await waitFor('Ceph placement groups active+clean, every OSD up', async () => {
+    const [pg, osd] = await Promise.all([ceph(['pg', 'stat']), ceph(['osd', 'stat'])]);
+    if (pg.code !== 0 || osd.code !== 0) return undefined;
+    const s = JSON.parse(pg.stdout) as { pg_summary?: { num_pgs: number; num_pg_by_state: { name: string; num: number }[] } };
+    const o = JSON.parse(osd.stdout) as { num_osds?: number; num_up_osds?: number };
     const clean = s.pg_summary?.num_pg_by_state.find((x) => x.name === 'active+clean')?.num ?? 0;
-    last = JSON.stringify(s.pg_summary?.num_pg_by_state ?? []);
-    return s.pg_summary && clean === s.pg_summary.num_pgs ? true : undefined;
+    last = `${JSON.stringify(s.pg_summary?.num_pg_by_state ?? [])}, ${o.num_up_osds ?? '?'}/${o.num_osds ?? '?'} OSDs up`;
+    const ok = s.pg_summary !== undefined && clean === s.pg_summary.num_pgs && o.num_osds !== undefined && o.num_up_osds === o.num_osds;
+    if (!ok) cleanSince = undefined;
+    else cleanSince ??= monoMs();
+    return cleanSince !== undefined && monoMs() - cleanSince >= 4000 ? true : undefined;
   }, { timeoutMs: 180_000, intervalMs: 1000 }).catch((err: unknown) => {
     throw new Error(`${String(err)}; last: ${last}`);
   });
@@ -204,7 +211,10 @@ async function main(): Promise<void> {
     process.stdout.write(`\nload average at start ${loadStart}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   } finally {
     const keep = values['keep-logs'];
-    if (keep) await run('cp', ['-r', join(labDir(name), 'nodes'), keep], { timeoutMs: 60_000, allowFailure: true });
+    if (keep) {
+      await run('cp', ['-r', join(labDir(name), 'nodes'), keep], { timeoutMs: 60_000, allowFailure: true });
+      if (values.ceph) await run('cp', ['-r', join(labDir(name), 'ceph', 'log'), join(keep, 'ceph-log')], { timeoutMs: 60_000, allowFailure: true });
+    }
     await destroyLab(name).catch((err: unknown) => say(`cleanup: ${String(err)}`));
   }
 }
