@@ -25,6 +25,7 @@ interface Trial {
   healthyMs?: number;
   cephRssMiB?: number;
   fuseRssMiB?: number;
+  sessionRssMiB?: number;
   labRssMiB: number;
 }
 
@@ -55,10 +56,14 @@ async function trial(ceph: boolean, n: number): Promise<Trial> {
     const procs = findByCmdline(labDir(name));
     let cephKiB = 0;
     let fuseKiB = 0;
+    let sessionKiB = 0;
     for (const p of procs) {
-      const cmd = readCmdline(p.pid)?.[0] ?? '';
+      const argv = readCmdline(p.pid) ?? [];
+      const cmd = argv[0] ?? '';
       if (/^ceph-(mon|mgr|osd)$/.test(cmd)) cephKiB += rssKiB(p.pid);
       if (cmd === 'rbd-fuse') fuseKiB += rssKiB(p.pid);
+      // The agents' long-lived Ceph clients (one per storage-capable node once it has used Ceph).
+      if (argv[1]?.endsWith('ycluster-rados.py')) sessionKiB += rssKiB(p.pid);
     }
     // Every process of the lab: those in its namespaces (agents, etcd, postgres, ...) and those naming its dir.
     const ns = await run('ip', ['netns', 'list'], { timeoutMs: 5000 });
@@ -78,6 +83,7 @@ async function trial(ceph: boolean, n: number): Promise<Trial> {
     if (ceph) {
       out.cephRssMiB = Math.round(cephKiB / 1024);
       out.fuseRssMiB = Math.round(fuseKiB / 1024);
+      out.sessionRssMiB = Math.round(sessionKiB / 1024);
     }
     return out;
   } finally {
@@ -103,10 +109,10 @@ async function main(): Promise<void> {
     return v.length === 1 ? String(v[0]) : `${s.p50} (${Math.min(...v)}–${Math.max(...v)})`;
   };
   console.log(table(
-    ['lab up', 'n', 'command ms', 'all healthy ms', 'ceph made ms', 'ceph daemons RSS MiB', 'rbd-fuse RSS MiB', 'whole lab RSS MiB'],
+    ['lab up', 'n', 'command ms', 'all healthy ms', 'ceph made ms', 'ceph daemons RSS MiB', 'rbd-fuse RSS MiB', 'Ceph session helpers RSS MiB', 'whole lab RSS MiB'],
     [
-      ['--ceph (rbd volumes)', ceph.length, fmt(ceph.map((t) => t.totalMs)), fmt(ceph.map((t) => t.healthyMs)), fmt(ceph.map((t) => t.cephMadeMs)), fmt(ceph.map((t) => t.cephRssMiB)), fmt(ceph.map((t) => t.fuseRssMiB)), fmt(ceph.map((t) => t.labRssMiB))],
-      ['plain (loop volumes), baseline', plain.length, fmt(plain.map((t) => t.totalMs)), fmt(plain.map((t) => t.healthyMs)), '-', '-', '-', fmt(plain.map((t) => t.labRssMiB))],
+      ['--ceph (rbd volumes)', ceph.length, fmt(ceph.map((t) => t.totalMs)), fmt(ceph.map((t) => t.healthyMs)), fmt(ceph.map((t) => t.cephMadeMs)), fmt(ceph.map((t) => t.cephRssMiB)), fmt(ceph.map((t) => t.fuseRssMiB)), fmt(ceph.map((t) => t.sessionRssMiB)), fmt(ceph.map((t) => t.labRssMiB))],
+      ['plain (loop volumes), baseline', plain.length, fmt(plain.map((t) => t.totalMs)), fmt(plain.map((t) => t.healthyMs)), '-', '-', '-', '-', fmt(plain.map((t) => t.labRssMiB))],
     ],
   ));
   console.log(`load after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
