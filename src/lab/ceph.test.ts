@@ -77,5 +77,5 @@ test('three mons: mon_host lists each, the monmap adds each with its address, ea
 
 test('a dead mon leader is replaced in seconds: short lease and election timeout', () => {
   const text = cephConfigText({ dir: '/x/ceph', fsid: 'f', mons: [{ id: 'a', ip: '10.0.0.11' }], monPort: 6789, objectstore: 'bluestore', poolSize: 2, publicNetwork: '10.0.0.0/24' });
-  for (const s of ['mon_lease = 1', 'mon_election_timeout = 1', 'osd_pool_default_pg_autoscale_mode = off', 'objecter_timeout = 1']) assert.ok(text.includes(`\n${s}\n`), s);
+  for (const s of ['mon_lease = 1', 'mon_election_timeout = 1', 'osd_pool_default_pg_autoscale_mode = off', 'objecter_timeout = 1', 'osd_pool_default_read_lease_ratio = 0.4']) assert.ok(text.includes(`\n${s}\n`), s);
 });

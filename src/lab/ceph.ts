@@ -95,6 +95,10 @@ osd_heartbeat_grace = 6
 mon_osd_min_down_reporters = 1
 mon_osd_reporter_subtree_level = osd
 mon_osd_adjust_heartbeat_grace = false
+# A placement group whose primary died serves nothing until the dead primary's read lease has surely run out
+# (read_lease_ratio x osd_heartbeat_grace: 4.8 s here by default), even once that OSD is marked down: a takeover's
+# lock break waited on it. 0.4 makes the lease 2.4 s, about when ycluster has marked the dead OSD down anyway.
+osd_pool_default_read_lease_ratio = 0.4
 # Any dead mon stops the mons' writes (osd blocklist add, osd down: what a storage takeover needs): a Paxos
 # round needs every quorum member, so the leader waits for the accept/lease timeout (mon_lease x 2), then an
 # election that waits mon_election_timeout for the dead mon. About 3 s here, 15 s with the defaults (5 s each).
