@@ -1,6 +1,6 @@
 // The lab's record of everything it made, kept as JSON in its state dir so a later `destroyLab` (even from
 // another process, after a crash) can remove exactly that and nothing else.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { YcError, badInput } from '../lib/errors.js';
 import { isAlive, run } from '../lib/exec.js';
@@ -317,6 +317,31 @@ function rbdFuseLoops(dir: string): { device: string; backingFiles: string[] }[]
   return out;
 }
 
+/**
+ * The FUSE connections of mounts under the lab dir, as the lab's own processes see them: an agent runs under
+ * `ip netns exec`, which gives it a mount namespace of its own, so its rbd-fuse mounts are not in ours. (Missed,
+ * an rbd-fuse killed with XFS dirty above it was left as a zombie stuck in the unmount of its namespace.)
+ */
+async function labFuseConnections(name: string, dir: string, reg: LabRegistry | undefined): Promise<number[]> {
+  const tables = [readFileSync('/proc/self/mountinfo', 'utf8')];
+  const refs: ProcRef[] = [...(reg?.pids ?? [])];
+  for (const ns of await labNamespaces(name, reg)) refs.push(...(await netnsProcs(ns)));
+  const seen = new Set<string>();
+  for (const r of refs) {
+    try {
+      const mntNs = readlinkSync(`/proc/${r.pid}/ns/mnt`);
+      if (seen.has(mntNs)) continue;
+      seen.add(mntNs);
+      tables.push(readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8'));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const conns = new Set<number>();
+  for (const t of tables) for (const f of fuseMounts(t)) if (isUnder(f.mountPoint, dir)) conns.add(f.conn);
+  return [...conns];
+}
+
 export interface DestroyReport {
   killed: number;
   namespaces: string[];
@@ -373,8 +398,7 @@ export async function destroyLab(name: string, opts: { root?: string; timeoutMs?
   const timeoutMs = opts.timeoutMs ?? 5_000;
   // rbd-fuse killed while a file system above it still has dirty data waits on writeback only it could do (a
   // FUSE deadlock that pins the loop device): abort the lab's FUSE connections first, so that writeback fails.
-  const fuse = fuseMounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((f) => isUnder(f.mountPoint, dir));
-  await abortFuseConnections(fuse.map((f) => f.conn)).catch(() => undefined);
+  await abortFuseConnections(await labFuseConnections(name, dir, reg)).catch(() => undefined);
   const killed = await killAll(name, dir, reg, timeoutMs);
 
   const mountTargets = () => [...(reg?.mounts ?? []), ...mountPoints().filter((m) => isUnder(m, dir))];
