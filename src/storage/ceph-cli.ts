@@ -32,9 +32,9 @@ export class CephCli {
     return this.timed(`rbd ${args.join(' ')}`, run('rbd', ['-c', this.opts.conf, ...this.identityArgs(), ...args], { timeoutMs: this.opts.timeoutMs ?? 30_000, ...opts }));
   }
 
-  ceph(args: readonly string[], opts: { allowFailure?: boolean } = {}): Promise<ExecResult> {
+  ceph(args: readonly string[]): Promise<ExecResult> {
     const t = this.opts.timeoutMs ?? 30_000;
-    return this.timed(`ceph ${args.join(' ')}`, run('ceph', ['-c', this.opts.conf, ...this.identityArgs(), '--connect-timeout', String(Math.max(1, Math.floor(t / 1000))), ...args], { timeoutMs: t, ...opts }));
+    return this.timed(`ceph ${args.join(' ')}`, run('ceph', ['-c', this.opts.conf, ...this.identityArgs(), '--connect-timeout', String(Math.max(1, Math.floor(t / 1000))), ...args], { timeoutMs: t }));
   }
 
   private async timed(command: string, p: Promise<ExecResult>): Promise<ExecResult> {
@@ -57,14 +57,9 @@ export class CephCli {
   }
 }
 
-/** rbd's way of saying the image (or pool) does not exist. */
 /** What went wrong with a command that failed: its own words, or that it was killed at the time limit. */
 export function failure(res: ExecResult): string {
   const said = res.stderr.trim();
   if (said !== '') return said;
   return res.signal ? `no answer within the time limit (killed by ${res.signal})` : `exit ${res.code ?? '?'} without a message`;
-}
-
-export function isMissing(res: ExecResult): boolean {
-  return res.code !== 0 && /\(2\) No such file or directory/.test(res.stderr);
 }

@@ -3,8 +3,9 @@
  * "ycluster:NODE:TOKEN". Breaking a stale lock fences the old holder in Ceph itself: every client watching
  * the image (the old holder's rbd-fuse or kernel map) is blocklisted, then the lock is broken (its locker, the
  * old holder's Ceph session, is not blocklisted: it never does I/O on the image). A blocklisted client gets I/O
- * errors from the OSDs; with the client cache off nothing is served from memory either. Images are created with layering only, since
- * librbd's exclusive-lock feature refuses to work while a manual lock is held.
+ * errors from the OSDs; with the client cache off nothing is served from memory either. Images are created with
+ * layering only, since librbd's exclusive-lock feature refuses to work while a manual lock is held. The Ceph
+ * session ends by itself when this process exits (its stdin closes).
  * Mapping: kernel RBD (`rbd map`) when /sys/bus/rbd exists, else rbd-fuse + a loop device.
  */
 import { existsSync } from 'node:fs';
@@ -50,11 +51,6 @@ export class RbdDriver implements VolumeDriver {
     this.cli = new CephCli(opts);
     this.rados = new RadosSession(opts);
     this.kernel = opts.kernel ?? existsSync('/sys/bus/rbd');
-  }
-
-  /** Ends the long-lived Ceph client (it also ends by itself when this process exits). */
-  close(): Promise<void> {
-    return this.rados.close();
   }
 
   /** Unmaps whatever a run directory still records (for tests and a node's cleanup after a crash). */
