@@ -142,7 +142,8 @@ def main():
     p.add_argument('--timeout', type=int, default=25, help='seconds: connect, and each monitor or OSD operation')
     a = p.parse_args()
     conf = {
-        # The lock being broken belongs to a one-shot client long gone; the node fences watchers itself.
+        # A broken lock's locker is the old holder's session (like this one), which does no I/O on the image;
+        # the node fences the image's watchers, the clients that do, itself.
         'rbd_blocklist_on_break_lock': 'false',
         # A stuck OSD or monitor fails the call instead of holding a thread forever.
         'rados_mon_op_timeout': str(a.timeout),
