@@ -247,7 +247,7 @@ export class Agent {
               this.wake?.();
             },
             onNewLeader: (leader) => {
-              role.onNewLeader?.(leader?.node);
+              role.onNewLeader?.(leader?.node, { handingOver: leader?.handingOver === true });
               this.wake?.();
             },
             onDeadline: (deadline) => this.updateFenceFile(action.election, deadline, role),

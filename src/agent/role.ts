@@ -34,8 +34,11 @@ export interface LedRole extends RoleReport {
   stepDown(reason: string, how?: StepDownKind): Promise<void>;
   /** Non-leaders: make sure nothing of the role runs here (split-brain guard). */
   follow?(): Promise<void>;
-  /** The election has a new leader (its node name), or none. */
-  onNewLeader?(node: string | undefined): void;
+  /**
+   * The election has a new leader (its node name), or none; handingOver: that leader has begun a planned
+   * step-down, so a candidate may get ready to take over.
+   */
+  onNewLeader?(node: string | undefined, info?: { handingOver: boolean }): void;
   /** Processes and addresses the watchdog must kill and drop if this node passes its deadline while frozen. */
   fenceTargets?(): FenceTargets;
 }

@@ -233,7 +233,11 @@ export class StorageRole implements LedRole {
     if (this.inner) return Promise.resolve(this.inner);
     this.loading ??= (async () => {
       const cluster = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
-      this.deps = buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state), this.ctx.logger);
+      this.deps = {
+        ...buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state), this.ctx.logger),
+        // A core node gets ready only where it would not yield to a storage node (the same rule as campaigning).
+        mayTakeOver: async (leader) => this.ctx.node.type !== 'core' || (await coreStorageYieldMs(this.ctx.state, leader)) === 0,
+      };
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
       return this.inner;
     })().finally(() => {
@@ -268,8 +272,8 @@ export class StorageRole implements LedRole {
     await (await this.role()).lead(token, signal);
   }
 
-  onNewLeader(node: string | undefined): void {
-    this.inner?.onNewLeader(node);
+  onNewLeader(node: string | undefined, info?: { handingOver: boolean }): void {
+    this.inner?.onNewLeader(node, info);
   }
 
   async stepDown(reason: string, how?: StepDownKind): Promise<void> {

@@ -23,6 +23,11 @@ export interface ServiceSpec {
   logFile?: string;
   /** Prepare before each start (directories, config files). */
   prepare?: () => Promise<void>;
+  /**
+   * On a planned handover, while the service still serves: work that would otherwise happen during its stop, and
+   * so inside the clients' outage (PostgreSQL's checkpoint). Best effort: a failure only makes the stop longer.
+   */
+  beforeHandover?: () => Promise<void>;
 }
 
 export type ServiceState = 'starting' | 'running' | 'unhealthy' | 'backoff' | 'stopping' | 'stopped' | 'failed';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asUser, postgresArgv, postgresService, programArgv, renderHba } from './postgres.js';
+import { asUser, passwdIds, postgresArgv, postgresService, programArgv, renderHba } from './postgres.js';
 
 const o = { dataDir: '/vol/pg/data', runDir: '/run/yc/pg', listen: '127.0.0.1', port: 5433, settings: { fsync: 'on' } };
 
@@ -22,7 +22,7 @@ test('postgres runs in the foreground as the postgres user, data on the volume, 
 });
 
 test('pg_hba is rendered from the options: peer locally, scram over TCP for the allowed networks only', () => {
-  assert.equal(renderHba({ allowCidrs: ['10.0.0.0/24'] }).split('\n').filter((l) => !l.startsWith('#') && l).join('|'), 'local all all peer|host all all 127.0.0.1/32 scram-sha-256|host all all 10.0.0.0/24 scram-sha-256');
+  assert.equal(renderHba({ allowCidrs: ['10.0.0.0/24'] }).split('\n').filter((l) => !l.startsWith('#') && l).join('|'), 'local all ycluster-health scram-sha-256|local all all peer|host all all 127.0.0.1/32 scram-sha-256|host all all 10.0.0.0/24 scram-sha-256');
   assert.doesNotMatch(renderHba({}), /trust/);
 });
 
@@ -30,4 +30,12 @@ test('programArgv unwraps setpriv and env(1) to what /proc shows', () => {
   assert.deepEqual(programArgv(asUser('u', ['/bin/x', '-a'])), ['/bin/x', '-a']);
   assert.deepEqual(programArgv({ command: 'setpriv', args: ['--reuid', 'u', '--', '/usr/bin/env', 'A=1', 'B=2', '/opt/q'] }), ['/opt/q']);
   assert.deepEqual(programArgv({ command: '/bin/y', args: ['1'] }), ['/bin/y', '1']);
+});
+
+test('passwdIds reads uid and gid of the named user only; a missing or broken line is undefined', () => {
+  const text = 'root:x:0:0:root:/root:/bin/bash\npostgres:x:105:111:PostgreSQL administrator:/var/lib/postgresql:/bin/bash\nbroken:x::7::/:/bin/false\n';
+  assert.deepEqual(passwdIds(text, 'postgres'), { uid: 105, gid: 111 });
+  assert.deepEqual(passwdIds(text, 'root'), { uid: 0, gid: 0 });
+  assert.equal(passwdIds(text, 'post'), undefined);
+  assert.equal(passwdIds(text, 'broken'), undefined);
 });

@@ -67,6 +67,10 @@ export async function addVip(iface: string, cidr: string, runner: CommandRunner 
 /** Removes the VIP (whatever prefix it carries) if present. Idempotent; returns whether anything changed. */
 export async function removeVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<boolean> {
   const v = splitVip(cidr);
+  // The usual case first, in one command (a drain's write gap waits on it); a look only when that found nothing.
+  const direct = await runner('ip', ['addr', 'del', v.cidr, 'dev', iface], { allowFailure: true });
+  if (direct.code === 0) return true;
+  if (!/Cannot assign requested address|Address not found/i.test(direct.stderr)) throw new Error(`ip addr del ${v.cidr} dev ${iface}: ${direct.stderr.trim()}`);
   const prefix = await vipPrefixOn(iface, v.ip, runner);
   if (prefix === undefined) return false;
   const res = await runner('ip', ['addr', 'del', `${v.ip}/${prefix}`, 'dev', iface], { allowFailure: true });
@@ -80,13 +84,24 @@ export function clearStaleVip(iface: string, cidr: string, runner: CommandRunner
   return removeVip(iface, cidr, runner);
 }
 
+/** Which arping is installed does not change while we run: asked once per runner, not on every takeover. */
+const arpingVersions = new WeakMap<CommandRunner, Promise<{ result?: ExecResult; error?: string }>>();
+
+function arpingVersion(runner: CommandRunner): Promise<{ result?: ExecResult; error?: string }> {
+  let v = arpingVersions.get(runner);
+  if (v === undefined) {
+    v = runner('arping', ['-V'], { allowFailure: true }).then((result) => ({ result }), (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
+    arpingVersions.set(runner, v);
+  }
+  return v;
+}
+
 /** Unsolicited ARP so neighbours update their caches at once: iputils arping if present, else busybox's. */
 export async function gratuitousArp(iface: string, ip: string, runner: CommandRunner = defaultRunner): Promise<{ arp: ArpTool; arpError?: string }> {
   const errors: string[] = [];
-  const version = await runner('arping', ['-V'], { allowFailure: true }).catch((err: unknown) => {
-    errors.push(err instanceof Error ? err.message : String(err));
-    return undefined;
-  });
+  const probe = await arpingVersion(runner);
+  if (probe.error !== undefined) errors.push(probe.error);
+  const version = probe.result;
   if (version && /iputils/i.test(version.stdout + version.stderr)) {
     // iputils arping sends its one request at once, then waits a whole second for replies that an unsolicited
     // ARP never gets: a takeover must not wait for that. Still running after a moment means it was sent.

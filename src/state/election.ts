@@ -321,6 +321,23 @@ export class Election {
     }
   }
 
+  /**
+   * Marks the key as handing over, so the candidates can get ready (a successor's slow first steps overlap the
+   * old leader's stop). Not awaited: the handover must not wait on it. The put is a compare on the key still
+   * being ours (its create revision is our token): it never writes a key that has already gone.
+   */
+  private announceHandover(): void {
+    const def = keys.leader(this.o.election);
+    const leaseId = this.leaseId;
+    if (leaseId === undefined) return;
+    const value: LeaderValue = { node: this.o.node, since: this.currentLeader?.node === this.o.node ? this.currentLeader.since : new Date().toISOString(), handingOver: true };
+    within(this.o.state.etcd.kv.txn({
+      compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: String(this.token) }],
+      success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
+      failure: [],
+    }), CAMPAIGN_CALL_MS, 'announcing the handover').catch((err: unknown) => this.o.logger.debug('could not announce the handover', { election: this.o.election, error: errorMessage(err) }));
+  }
+
   /** Stops acting (awaiting the callbacks), then releases the key. Safe to call concurrently. */
   private fence(reason: string, voluntary = false): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -332,6 +349,7 @@ export class Election {
       if (!voluntary) this.disarm();
       this.leadership?.abort(new Error(reason));
       this.o.logger.info('stopped leading', { election: this.o.election, token: this.token, reason, voluntary });
+      if (voluntary) this.announceHandover();
       try {
         await this.cb.onStopped(reason, { voluntary });
       } catch (err) {

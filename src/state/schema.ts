@@ -81,7 +81,8 @@ export type MacRule = z.infer<typeof MacRuleSchema>;
 export const RegistrationSchema = z.object({ type: NodeTypeSchema, note: z.string().max(200).optional() }).strict();
 export type Registration = z.infer<typeof RegistrationSchema>;
 
-export const LeaderSchema = z.object({ node: z.string(), since: z.string() }).strict();
+/** handingOver: the leader is stepping down of its own accord (drain, shutdown); its key goes once it has. */
+export const LeaderSchema = z.object({ node: z.string(), since: z.string(), handingOver: z.boolean().optional() }).strict();
 export type LeaderValue = z.infer<typeof LeaderSchema>;
 
 export const HeartbeatSchema = z.object({ node: z.string(), startedAt: z.string(), ip: ipv4.optional() }).strict();

@@ -1,5 +1,5 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { isAlive } from '../lib/exec.js';
+import { isAlive, run } from '../lib/exec.js';
 import { monoMs, sleep } from '../lib/time.js';
 import type { FoundProcess, ProcessOps } from './types.js';
 
@@ -61,4 +61,8 @@ export async function isMounted(path: string): Promise<boolean> {
   return text.split('\n').some((line) => unescape(line.split(' ')[4] ?? '') === path);
 }
 
-export const realProcessOps: ProcessOps = { find: findProcesses, stop: stopPid, isMounted };
+export async function syncFs(path: string, timeoutMs: number): Promise<void> {
+  await run('sync', ['--file-system', path], { timeoutMs });
+}
+
+export const realProcessOps: ProcessOps = { find: findProcesses, stop: stopPid, isMounted, syncFs };

@@ -347,3 +347,57 @@ test('an unavailable service is reported, not started nor awaited', async (t) =>
   await r.role.stepDown('done');
   assert.deepEqual(r.role.services(), []);
 });
+
+/** Lets the role's queued work (warm-up, cool-down chains) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+test('a leader handing over: the follower gets every volume ready; its takeover maps the ready volumes', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  r.role.onNewLeader('n2', { handingOver: true });
+  await settle();
+  assert.deepEqual([...r.driver.warm].sort(), ['a', 'b']);
+  await r.role.lead(9, new AbortController().signal);
+  assert.ok(r.journal.includes('map a (warm)') && r.journal.includes('map b (warm)'), r.journal.join('\n'));
+  await r.role.stepDown('test');
+});
+
+test('the handover went to another node: what was got ready is dropped; a node that may not take over gets nothing ready', async (t) => {
+  const r = rig({});
+  t.after(r.cleanup);
+  r.role.onNewLeader('n2', { handingOver: true });
+  await settle();
+  r.role.onNewLeader('n3', { handingOver: false });
+  await settle();
+  assert.deepEqual(r.driver.warm.size, 0);
+  assert.ok(r.journal.includes('unprepare a') && r.journal.includes('unprepare b'), r.journal.join('\n'));
+
+  const asked: string[] = [];
+  const no = rig({}, { mayTakeOver: (leader) => (asked.push(leader), Promise.resolve(false)) });
+  t.after(no.cleanup);
+  no.role.onNewLeader('n2', { handingOver: true });
+  await settle();
+  assert.deepEqual(asked, ['n2']);
+  assert.ok(!no.journal.some((l) => l.startsWith('prepare')), no.journal.join('\n'));
+});
+
+test('a voluntary stepDown flushes (service hook, syncfs) while the VIP is still up; a forced one does not', async (t) => {
+  const hooked: string[] = [];
+  const svc = (name: string): ServiceSpec => ({ ...sleeper(name), beforeHandover: () => (hooked.push(name), r.journal.push(`hook ${name}`), Promise.resolve()) });
+  const r: Rig = rig({ a: () => [svc('svc-a')] });
+  t.after(r.cleanup);
+  await r.role.lead(7, new AbortController().signal);
+  const vipBefore = r.journal.length;
+  await r.role.stepDown('drained', { voluntary: true });
+  assert.deepEqual(hooked, ['svc-a']);
+  assert.deepEqual(r.procs.synced.sort(), [r.role.mountPoint('a'), r.role.mountPoint('b')].sort());
+  const after = r.journal.slice(vipBefore);
+  assert.ok(after.indexOf('hook svc-a') >= 0 && after.indexOf('hook svc-a') < after.indexOf('vip remove'), after.join('\n'));
+
+  await r.role.lead(8, new AbortController().signal);
+  await r.role.stepDown('deadline');
+  assert.deepEqual(hooked, ['svc-a'], 'no hook on a forced stepDown');
+  assert.equal(r.procs.synced.length, 2);
+});

@@ -34,7 +34,16 @@ export interface TeardownEnv {
   alarm(name: string, detail: string): void;
   /** Times each step (the stepDown's timeline); untimed when absent. */
   timeline?: Timeline;
+  /**
+   * A planned handover (drain, resign, shutdown): before the VIP goes, the services and file systems write out
+   * what their stop would otherwise write while clients wait.
+   */
+  handover?: boolean;
 }
+
+/** Share of the budget that the handover's preparation may take, and its cap: a stuck flush must not eat the stop. */
+const HANDOVER_SHARE = 0.3;
+const HANDOVER_MAX_MS = 5000;
 
 /** Bound on aborting a volume's I/O and on the services' exit after it (both past the budget already). */
 const ABORT_MS = 1000;
@@ -70,6 +79,17 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
   let clean = true;
 
   const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => (env.timeline ? env.timeline.step(name, fn) : fn());
+
+  if (env.handover) {
+    // Still serving: a checkpoint now leaves the services' own stop little to write, and a syncfs after it
+    // leaves the unmount little to flush. Either failing only makes the stop below longer.
+    const limit = Math.min(HANDOVER_MAX_MS, env.budgetMs * HANDOVER_SHARE);
+    await step('flush before handover', () => withTimeout((async () => {
+      await Promise.all(held.services.map((s) => (s.spec.beforeHandover?.() ?? Promise.resolve()).catch((err: unknown) => log.warn('before-handover step failed', { service: s.spec.name, error: errorMessage(err) }))));
+      const mounted = held.volumes.map((v) => v.mountPoint).filter((mp): mp is string => mp !== undefined);
+      await Promise.all(mounted.map((mp) => env.processOps.syncFs(mp, limit).catch((err: unknown) => log.warn('syncfs before handover failed', { mountPoint: mp, error: errorMessage(err) }))));
+    })(), limit, 'flushing before the handover')).catch((err: unknown) => log.warn('flush before handover cut short', { error: errorMessage(err) }));
+  }
 
   if (held.vip) {
     const { iface, cidr } = held.vip;

@@ -44,6 +44,18 @@ export class FakeDriver implements VolumeDriver {
   exists(name: string): Promise<boolean> {
     return Promise.resolve(this.existing.has(name));
   }
+  /** Volumes prepared (warm) and not yet used by a map nor dropped. */
+  readonly warm = new Set<string>();
+  prepare(name: string): Promise<boolean> {
+    this.journal.push(`prepare ${name}`);
+    this.warm.add(name);
+    return Promise.resolve(true);
+  }
+  unprepare(name: string): Promise<boolean> {
+    const had = this.warm.delete(name);
+    if (had) this.journal.push(`unprepare ${name}`);
+    return Promise.resolve(had);
+  }
   status(name: string): Promise<VolumeStatus> {
     return Promise.resolve({ name, exists: this.existing.has(name), holder: this.locks.get(name), mapped: false, mountPoint: undefined, formatted: this.formatted.has(name) });
   }
@@ -62,7 +74,7 @@ export class FakeDriver implements VolumeDriver {
     return Promise.resolve();
   }
   map(name: string): Promise<string> {
-    this.journal.push(`map ${name}`);
+    this.journal.push(this.warm.delete(name) ? `map ${name} (warm)` : `map ${name}`);
     this.failIf('map', name);
     return Promise.resolve(`/dev/fake-${name}`);
   }
@@ -137,6 +149,11 @@ export class FakeProcesses implements ProcessOps {
   }
   isMounted(path: string): Promise<boolean> {
     return Promise.resolve(this.driver.mounts.has(path));
+  }
+  synced: string[] = [];
+  syncFs(path: string): Promise<void> {
+    this.synced.push(path);
+    return Promise.resolve();
   }
 }
 

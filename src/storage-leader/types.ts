@@ -42,6 +42,8 @@ export interface ProcessOps {
   stop(pid: number, signal: NodeJS.Signals, timeoutMs: number): Promise<void>;
   /** Whether something is mounted at the path in this node's mount namespace. */
   isMounted(path: string): Promise<boolean>;
+  /** Writes the dirty data of the file system mounted at the path (syncfs), bounded by timeoutMs. */
+  syncFs(path: string, timeoutMs: number): Promise<void>;
 }
 
 /** Where the cluster records its volumes (etcd in the agent): a volume it knows is never re-created or reformatted. */
@@ -69,6 +71,11 @@ export interface StorageLeaderDeps {
   alarmHoldMs?: number;
   /** Create missing volumes before locking them (first bring-up). Default true. */
   createVolumes?: boolean;
+  /**
+   * Whether this node should get ready to take over when the leader announces a handover (a node that would
+   * only yield to a better-placed one need not). Default: always.
+   */
+  mayTakeOver?: (leader: string) => Promise<boolean>;
   /** Injected in unit tests; the real ones use ip/arping and /proc. */
   vipOps?: VipOps;
   processOps?: ProcessOps;

@@ -114,10 +114,11 @@ export function isMountPoint(dir: string): boolean {
     .some((line) => line.split(' ')[4]?.replace(/\\040/g, ' ') === norm);
 }
 
-export async function mountDevice(device: string, mountPoint: string): Promise<void> {
+/** Mounts a device; a known fsType skips the probe (a process start on a takeover's path), a wrong one fails the mount. */
+export async function mountDevice(device: string, mountPoint: string, fsType?: string): Promise<void> {
   if (mountPointsOf(device).includes(mountPoint.replace(/\/+$/, ''))) return;
   if (isMountPoint(mountPoint)) throw new YcError('CONFLICT', `${mountPoint} is already a mount point of another device`);
-  const type = await fsTypeOf(device);
+  const type = fsType ?? (await fsTypeOf(device));
   if (type === undefined) throw badInput(`${device} carries no file system`, { device });
   await mkdir(mountPoint, { recursive: true });
   // A fenced copy of a volume keeps its XFS UUID, and lab nodes share one kernel: nouuid lets both mount.

@@ -58,8 +58,17 @@ export interface VolumeDriver {
    * storage (Ceph: an OSD that missed two probes in a row is marked down). Optional. Returns what was done.
    */
   checkPeers?(): Promise<string[]>;
+  /**
+   * Optional. Gets a volume ready to map without taking it: what can start before the lock is ours and reads
+   * nothing (rbd-fuse: the daemon, not the loop device). Called while the leader hands over; a later map uses it.
+   * Returns whether it started something.
+   */
+  prepare?(name: string): Promise<boolean>;
+  /** Optional. Drops what prepare started, if map has not used it; returns whether there was anything. */
+  unprepare?(name: string): Promise<boolean>;
   /** Formats only when the device carries no file system; returns whether it formatted. */
   formatIfBlank(device: string, fsType: VolumeSpec['fsType']): Promise<boolean>;
-  mount(device: string, mountPoint: string): Promise<void>;
+  /** fsType, when known (the ledger's record), saves probing the device for it. */
+  mount(device: string, mountPoint: string, fsType?: string): Promise<void>;
   unmount(mountPoint: string, opts: { timeoutMs: number }): Promise<void>;
 }

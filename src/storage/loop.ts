@@ -138,8 +138,8 @@ export class LoopDriver implements VolumeDriver {
     return formatIfBlank(device, fsType);
   }
 
-  mount(device: string, mountPoint: string): Promise<void> {
-    return mountDevice(device, mountPoint);
+  mount(device: string, mountPoint: string, fsType?: string): Promise<void> {
+    return mountDevice(device, mountPoint, fsType);
   }
 
   unmount(mountPoint: string, opts: { timeoutMs: number }): Promise<void> {

@@ -39,6 +39,18 @@ export function fuseAlive(m: FuseMapping): boolean {
 }
 
 export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, name: string, token: number): Promise<FuseMapping> {
+  return attachLoop(runDir, name, await startFuse(cli, runDir, pool, name, token));
+}
+
+/** A started rbd-fuse that exposes the image but has no loop device yet (token 0: nobody's lock yet). */
+export const isWarm = (m: FuseMapping): boolean => m.device === '' && m.token === 0;
+
+/**
+ * Starts rbd-fuse for one image and waits until it exposes the image; recorded with no device. A warm start
+ * (token 0) is what a candidate does while the leader hands over: it reads nothing, and opening the file later
+ * (the loop attach) drops any page cache FUSE kept of it.
+ */
+export async function startFuse(cli: CephCli, runDir: string, pool: string, name: string, token: number): Promise<FuseMapping> {
   const fuseDir = join(runDir, `fuse-${name}`);
   await mkdir(fuseDir, { recursive: true });
   // Foreground (-f), so the PID we record is the daemon; detached, so it outlives an agent restart like a kernel map.
@@ -58,7 +70,18 @@ export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, na
       if (!fuseAlive(m)) throw new YcError('UNAVAILABLE', `rbd-fuse for ${pool}/${name} exited`);
       return existsSync(file) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 10 });
-    m.device = await loopAttachRecorded(file, async (device) => {
+    return m;
+  } catch (err) {
+    await unmapFuse(runDir, name);
+    throw err;
+  }
+}
+
+/** Attaches a loop device to a started rbd-fuse's image file, recorded with the lock's token. */
+export async function attachLoop(runDir: string, name: string, started: FuseMapping, token = started.token): Promise<FuseMapping> {
+  const m = { ...started, token };
+  try {
+    m.device = await loopAttachRecorded(join(m.fuseDir, name), async (device) => {
       await writeAtomic(recordPath(runDir, name), JSON.stringify({ ...m, device }));
     });
     return m;

@@ -15,7 +15,7 @@ import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, u
 import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
-import { abortFuse, fuseAlive, isOurLoop, mapWithFuse, readMapping, unmapFuse } from './rbd-fuse.js';
+import { abortFuse, attachLoop, fuseAlive, isOurLoop, isWarm, mapWithFuse, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
 import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
@@ -104,6 +104,8 @@ export class RbdDriver implements VolumeDriver {
       if (cur === undefined || cur.token >= holder.token || !opts.breakStale) {
         throw new YcError('CONFLICT', `volume ${name} is locked by ${cur ? `${cur.node} (token ${cur.token})` : `"${other.id}"`}`, { detail: { holder: cur } });
       }
+      // Fencing blocklists every client that has the image open, our own warm rbd-fuse too: drop it first.
+      await this.unprepare(name);
       await this.fence(name, locks);
     }
     // Lost a race with another taker (EBUSY/EEXIST): CONFLICT, the lock is theirs.
@@ -124,16 +126,65 @@ export class RbdDriver implements VolumeDriver {
       throw new YcError('CONFLICT', `volume ${name} is not locked by ${holder.node} (token ${holder.token})`);
     }
     if (this.kernel) return (await kernelMapped(this.cli, this.opts.pool, name)) ?? kernelMap(this.cli, this.opts.pool, name);
-    const m = await readMapping(this.opts.runDir, name);
-    if (m !== undefined && m.token === holder.token && m.device !== '' && fuseAlive(m) && isOurLoop(m, name)) return m.device;
-    // A mapping from an older term may belong to a blocklisted client: start afresh.
-    await unmapFuse(this.opts.runDir, name);
-    return (await mapWithFuse(this.cli, this.opts.runDir, this.opts.pool, name, holder.token)).device;
+    return this.serial(name, async () => {
+      const m = await readMapping(this.opts.runDir, name);
+      if (m !== undefined && m.token === holder.token && m.device !== '' && fuseAlive(m) && isOurLoop(m, name)) return m.device;
+      // Started while the last leader handed over, by this run of the agent; the lock taken since was free, and
+      // the fence of a lock break drops it first, so nobody has blocklisted it.
+      const warm = m !== undefined && isWarm(m) && this.warmedHere.has(name) && fuseAlive(m);
+      this.warmedHere.delete(name);
+      if (warm) return (await attachLoop(this.opts.runDir, name, m, holder.token)).device;
+      // A mapping from an older term may belong to a blocklisted client: start afresh.
+      await unmapFuse(this.opts.runDir, name);
+      return (await mapWithFuse(this.cli, this.opts.runDir, this.opts.pool, name, holder.token)).device;
+    });
+  }
+
+  /**
+   * rbd-fuse work per volume (warm start, map, unmap, drop) runs one step at a time: a map must not attach to
+   * a warm rbd-fuse that a drop is stopping.
+   */
+  private readonly fuseQueue = new Map<string, Promise<unknown>>();
+  /** Volumes this driver started warm: a warm rbd-fuse from an earlier run of the agent may since have been fenced. */
+  private readonly warmedHere = new Set<string>();
+
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.fuseQueue.get(name) ?? Promise.resolve()).then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.fuseQueue.set(name, tail);
+    void tail.then(() => {
+      if (this.fuseQueue.get(name) === tail) this.fuseQueue.delete(name);
+    });
+    return next;
+  }
+
+  prepare(name: string): Promise<boolean> {
+    checkVolumeName(name);
+    if (this.kernel) return Promise.resolve(false);
+    return this.serial(name, async () => {
+      if ((await readMapping(this.opts.runDir, name)) !== undefined) return false;
+      await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
+      this.warmedHere.add(name);
+      return true;
+    });
+  }
+
+  unprepare(name: string): Promise<boolean> {
+    checkVolumeName(name);
+    // Now, not in turn: a map queued before the drop runs must not take the warm rbd-fuse either.
+    this.warmedHere.delete(name);
+    return this.serial(name, async () => {
+      const m = await readMapping(this.opts.runDir, name);
+      if (m === undefined || !isWarm(m)) return false;
+      await unmapFuse(this.opts.runDir, name);
+      return true;
+    });
   }
 
   async unmap(name: string): Promise<void> {
     checkVolumeName(name);
     if (this.kernel) await kernelUnmap(this.cli, this.opts.pool, name);
+    // Not queued behind a map: a teardown must be able to stop an rbd-fuse whose start hangs.
     else await unmapFuse(this.opts.runDir, name);
   }
 
@@ -179,8 +230,8 @@ export class RbdDriver implements VolumeDriver {
     return formatIfBlank(device, fsType);
   }
 
-  mount(device: string, mountPoint: string): Promise<void> {
-    return mountDevice(device, mountPoint);
+  mount(device: string, mountPoint: string, fsType?: string): Promise<void> {
+    return mountDevice(device, mountPoint, fsType);
   }
 
   unmount(mountPoint: string, opts: { timeoutMs: number }): Promise<void> {

@@ -206,6 +206,66 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       await rejectsWith(a.unlock(name, ha), 'CONFLICT');
     });
 
+    test('a volume got ready (prepare) while its holder still writes maps with everything the holder wrote', async (t) => {
+      const tr = tracker(t, base);
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const ha = { node: 'a', token: 1 };
+      const hb = { node: 'b', token: 2 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, ha, { breakStale: false });
+      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      await writeSynced(join(ma.mp, 'early.txt'), 'first version');
+      // The handover: B gets ready while A still serves, then A writes more and lets go.
+      t.diagnostic(`prepare ${b.prepare ? 'supported' : 'not offered by this driver'}`);
+      await b.prepare?.(name);
+      await writeSynced(join(ma.mp, 'early.txt'), 'second version, written after B got ready');
+      await writeSynced(join(ma.mp, 'late.txt'), 'late');
+      await a.unmount(ma.mp, { timeoutMs: 10_000 });
+      await a.unmap(name);
+      await a.unlock(name, ha);
+      await b.lock(name, hb, { breakStale: false });
+      const mb = await tr.mapMount(b, name, hb, spec.fsType);
+      assert.equal(mb.formatted, false);
+      assert.equal(readFileSync(join(mb.mp, 'early.txt'), 'utf8'), 'second version, written after B got ready');
+      assert.equal(readFileSync(join(mb.mp, 'late.txt'), 'utf8'), 'late');
+      await writeSynced(join(mb.mp, 'b.txt'), 'b writes');
+      assert.equal(await b.unprepare?.(name) ?? false, false, 'nothing left to drop once the map used it');
+    });
+
+    test('a lock break drops what prepare started before it fences, so the new holder can still write', async (t) => {
+      const tr = tracker(t, base);
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const ha = { node: 'a', token: 1 };
+      const hb = { node: 'b', token: 2 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, ha, { breakStale: false });
+      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      await writeSynced(join(ma.mp, 'before.txt'), 'from a');
+      await b.prepare?.(name);
+      // A stands still; B breaks its lock, which blocklists every client that has the image open.
+      await b.lock(name, hb, { breakStale: true });
+      const mb = await tr.mapMount(b, name, hb, spec.fsType);
+      assert.equal(readFileSync(join(mb.mp, 'before.txt'), 'utf8'), 'from a');
+      await writeSynced(join(mb.mp, 'after-break.txt'), 'b writes after the break');
+      assert.equal(readFileSync(join(mb.mp, 'after-break.txt'), 'utf8'), 'b writes after the break');
+    });
+
+    test('unprepare drops a volume got ready that no map used; it is idempotent', async () => {
+      const b = fx.driver('b');
+      const name = vol();
+      await b.ensure(fx.spec(name));
+      if (!b.prepare || !b.unprepare) return;
+      assert.equal(await b.prepare(name), true);
+      assert.equal(await b.prepare(name), false, 'already ready');
+      assert.equal(await b.unprepare(name), true);
+      assert.equal(await b.unprepare(name), false);
+      assert.equal((await b.status(name)).mapped, false);
+    });
+
     test('a missing volume is NOT_FOUND; a bad name is BAD_INPUT', async () => {
       const a = fx.driver('a');
       const h = { node: 'a', token: 1 };
