@@ -9,6 +9,7 @@ import { StateClient } from '../../src/state/client.js';
 import { Election, keepaliveOnce } from '../../src/state/election.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { waitFor } from '../../src/lib/time.js';
+import { keys } from '../../src/state/keys.js';
 
 let etcd: TestEtcd;
 before(async () => {
@@ -218,6 +219,48 @@ test('a voluntary resign keeps the lease alive while its stepDown runs past the 
     assert.equal(deadlines.at(-1)?.deadline, undefined);
     const renewedDuringStop = deadlines.filter((d) => d.at > stoppingSince + 500 && d.deadline !== undefined);
     assert.ok(renewedDuringStop.length >= 2, `deadline renewals during the stop: ${renewedDuringStop.length}`);
+  } finally {
+    await ea.close();
+    await eb.close();
+    a.close();
+    b.close();
+  }
+});
+
+test('a voluntary resign announces the handover on the leader key before releasing it; a forced stop does not', async () => {
+  const a = new StateClient({ endpoints: etcd.endpoints });
+  const b = new StateClient({ endpoints: etcd.endpoints });
+  const seen: { node: string | undefined; handingOver: boolean; t: number }[] = [];
+  let stopStarted = 0;
+  const ea = new Election({ state: a, election: 'announce-test', node: 'a', ttlSeconds: 2, logger: silentLogger }, {
+    onLeading: () => undefined,
+    onStopped: async () => {
+      stopStarted = performance.now();
+      await new Promise((r) => setTimeout(r, 400));
+    },
+  });
+  const eb = new Election({ state: b, election: 'announce-test', node: 'b', ttlSeconds: 2, logger: silentLogger }, {
+    onLeading: () => undefined,
+    onStopped: () => undefined,
+    onNewLeader: (l) => void seen.push({ node: l?.node, handingOver: l?.handingOver === true, t: performance.now() }),
+  });
+  try {
+    ea.campaign();
+    await waitFor('a leads', () => (ea.isLeader() ? true : undefined));
+    eb.campaign();
+    await waitFor('b knows a leads', () => (eb.leader()?.node === 'a' ? true : undefined));
+    await ea.resign('drain');
+    await waitFor('b leads', () => (eb.isLeader() ? true : undefined), { intervalMs: 5 });
+    const announced = seen.find((s) => s.node === 'a' && s.handingOver);
+    assert.ok(announced, JSON.stringify(seen));
+    const released = seen.findIndex((s) => s.node === undefined);
+    assert.ok(seen.indexOf(announced) < released, 'the announcement came before the key was released');
+    assert.ok(announced.t - stopStarted < 400, 'announced while the old leader was still stopping');
+    // b now leads; its key is lost without a resign (deleted from outside): nothing is announced.
+    seen.length = 0;
+    await a.etcd.delete().key(keys.leader('announce-test').key);
+    await waitFor('b stopped', () => (eb.isLeader() ? undefined : true), { intervalMs: 5 });
+    assert.ok(!seen.some((s) => s.handingOver), JSON.stringify(seen));
   } finally {
     await ea.close();
     await eb.close();
