@@ -1,6 +1,6 @@
 // Block-device plumbing shared by every driver: loop devices, file-system detection, format, mount.
-import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { YcError, badInput } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 
@@ -28,8 +28,7 @@ export async function loopAttach(file: string): Promise<string> {
 export async function loopAttachRecorded(file: string, record: (device: string) => Promise<void>): Promise<string> {
   let last = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const free = await run('losetup', ['--find'], { timeoutMs: T });
-    const dev = free.stdout.trim();
+    const dev = (await freeLoopFromSysfs()) ?? (await run('losetup', ['--find'], { timeoutMs: T })).stdout.trim();
     if (!/^\/dev\/loop\d+$/.test(dev)) throw new YcError('INTERNAL', `losetup --find printed "${dev}"`);
     await record(dev);
     const res = await run('losetup', [dev, file], { timeoutMs: T, allowFailure: true });
@@ -38,6 +37,21 @@ export async function loopAttachRecorded(file: string, record: (device: string) 
     if (!/busy|failed to set up loop device/i.test(last)) break;
   }
   throw new YcError('UNAVAILABLE', `cannot attach ${file} to a loop device: ${last}`);
+}
+
+/**
+ * A loop device that exists and is free, read from sysfs (a takeover waits on this: one process start fewer than
+ * `losetup --find`); undefined when there is none, and `losetup --find` then makes one. Another attacher may take
+ * it first: the attach then fails as busy, and the caller tries again.
+ */
+async function freeLoopFromSysfs(): Promise<string | undefined> {
+  const names = (await readdir('/sys/block').catch(() => [] as string[])).filter((n) => /^loop\d+$/.test(n));
+  names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  for (const n of names) {
+    if (existsSync(`/sys/block/${n}/loop/backing_file`) || !existsSync(`/dev/${n}`)) continue;
+    return `/dev/${n}`;
+  }
+  return undefined;
 }
 
 /** The file a loop device is attached to (as the kernel names it), or undefined when it is free. */
