@@ -51,6 +51,15 @@ export async function coreStorageYieldMs(state: StateClient, lastLeader: string 
   const drained = new Set(drains.entries.map((d) => keySuffix(prefixes.drains, d.key)));
   return storageNodeCanLead(nodes.entries.map((e) => e.value), alive, drained, lastLeader) ? CORE_STORAGE_YIELD_MS : 0;
 }
+/**
+ * Whether a node should get ready when the storage leader announces a handover: not while drained (its election
+ * does not campaign); a core node only where it would not yield to a storage node (the rule it campaigns by).
+ */
+export async function mayTakeOverStorage(state: StateClient, node: { hostname: string; type: string }, leader: string): Promise<boolean> {
+  if ((await state.get(keys.drain(node.hostname))) !== undefined) return false;
+  return node.type !== 'core' || (await coreStorageYieldMs(state, leader)) === 0;
+}
+
 /** How often a node that does not lead storage checks that nothing of the role runs on it. */
 export const FOLLOW_INTERVAL_MS = 2000;
 /** How often every node that can lead storage checks the storage backend's peers (Ceph: the OSDs). */
@@ -235,8 +244,7 @@ export class StorageRole implements LedRole {
       const cluster = (await this.ctx.state.getValue(keys.config)) ?? defaultConfig;
       this.deps = {
         ...buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state), this.ctx.logger),
-        // A core node gets ready only where it would not yield to a storage node (the same rule as campaigning).
-        mayTakeOver: async (leader) => this.ctx.node.type !== 'core' || (await coreStorageYieldMs(this.ctx.state, leader)) === 0,
+        mayTakeOver: (leader) => mayTakeOverStorage(this.ctx.state, this.ctx.node, leader),
       };
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
       return this.inner;
