@@ -91,20 +91,15 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
     })(), limit, 'flushing before the handover')).catch((err: unknown) => log.warn('flush before handover cut short', { error: errorMessage(err) }));
   }
 
-  // The VIP goes first and the services stop beside it: both must be done before the volumes are let go, and
-  // neither waits on the other (a drain's write gap is their sum otherwise).
-  let vipGone: Promise<void> = Promise.resolve();
   if (held.vip) {
     const { iface, cidr } = held.vip;
-    vipGone = step('remove VIP', () => withTimeout(env.vipOps.remove(iface, cidr), Math.min(left(), Math.max(200, env.budgetMs * 0.15)), 'removing the VIP')).then(
-      () => {
-        held.vip = undefined;
-      },
-      (err: unknown) => {
-        clean = false;
-        env.alarm('storage-vip', `VIP ${cidr} could not be removed from ${iface}: ${errorMessage(err)}`);
-      },
-    );
+    try {
+      await step('remove VIP', () => withTimeout(env.vipOps.remove(iface, cidr), Math.min(left(), Math.max(200, env.budgetMs * 0.15)), 'removing the VIP'));
+      held.vip = undefined;
+    } catch (err) {
+      clean = false;
+      env.alarm('storage-vip', `VIP ${cidr} could not be removed from ${iface}: ${errorMessage(err)}`);
+    }
   }
 
   if (held.services.length > 0) {
@@ -131,8 +126,6 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
       }
     }
   }
-
-  await vipGone;
 
   // Volumes are independent: each is unmounted, unmapped and unlocked on its own, all at once.
   const releaseVolume = async (v: HeldVolume): Promise<boolean> => {
