@@ -144,7 +144,7 @@ test('SIGSTOP of the leader agent longer than the TTL: another leader serves; af
   }
 });
 
-test('drain: planned switchover keeps every row; write unavailability is short', async () => {
+test('drain: planned switchover keeps every row; the old leader hands over (the next starts at once, not after its lease)', async () => {
   await harness.drainCase(await serving());
 });
 
