@@ -24,7 +24,7 @@ import { Heartbeat } from './heartbeat.js';
 import { Journal } from './journal.js';
 import type { AlwaysRole, LedRole, RoleContext } from './role.js';
 import { ALWAYS_ROLES, LED_ROLES, leadershipOnly } from './roles.js';
-import { coreStorageYieldMs } from './storage-wiring.js';
+import { coreStorageYieldMs, storageMarginMs } from './storage-wiring.js';
 
 interface ElectionSlot {
   election: Election;
@@ -225,12 +225,14 @@ export class Agent {
         return this.register();
       case 'campaign': {
         const role = (LED_ROLES[action.election] ?? leadershipOnly)(this.roleContext());
+        const ttlSeconds = await this.electionTtl();
         const election = new Election(
           {
             state: this.state,
             election: action.election,
             node: this.node!.hostname,
-            ttlSeconds: await this.electionTtl(),
+            ttlSeconds,
+            ...(action.election === 'storage' ? { marginMs: storageMarginMs(ttlSeconds) } : {}),
             ...(action.election === 'storage' && this.node!.type === 'core' ? { yieldMs: (last: string | undefined) => coreStorageYieldMs(this.state, last) } : {}),
             logger: this.logger,
           },

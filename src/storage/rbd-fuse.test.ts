@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fuseMounts } from './rbd-fuse.js';
+import { fuseMounts, fusectlMount } from './rbd-fuse.js';
 
 test('fuseMounts reads FUSE mounts and their connection numbers from mountinfo, nothing else', () => {
   const mountinfo = [
@@ -14,4 +14,10 @@ test('fuseMounts reads FUSE mounts and their connection numbers from mountinfo, 
     { mountPoint: '/run/yc/lab/nodes/s4/rbd/fuse-postgres', conn: 58 },
     { mountPoint: '/run/yc/lab/nodes/s4/rbd/fuse-registry', conn: 61 },
   ]);
+});
+
+test('fusectlMount finds where fusectl is mounted, and nothing when it is not', () => {
+  const base = ['22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw', '301 22 0:58 / /run/yc/fuse-postgres rw - fuse rbd-fuse rw'];
+  assert.equal(fusectlMount(base.join('\n')), undefined);
+  assert.equal(fusectlMount([...base, '303 22 0:62 / /var/lib/ycluster/rbd/fusectl rw,relatime - fusectl fusectl rw'].join('\n')), '/var/lib/ycluster/rbd/fusectl');
 });

@@ -15,7 +15,7 @@ import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, u
 import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
-import { abortFuse, attachLoop, fuseAlive, isOurLoop, isWarm, mapWithFuse, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
+import { abortFuse, attachLoop, ensureFusectl, fuseAlive, isOurLoop, isWarm, mapWithFuse, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
 import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
@@ -25,6 +25,12 @@ export interface RbdDriverOptions extends CephClientOptions {
   runDir: string;
   /** Use kernel RBD; default: when /sys/bus/rbd exists. */
   kernel?: boolean;
+  /**
+   * Where to mount fusectl (once, at start) unless this mount namespace has it already, so that aborting a
+   * mapping's I/O is a file write. Unset: each abort mounts it in a private mount namespace of its own process
+   * (for callers in a namespace that must stay untouched, such as tests on the host).
+   */
+  fusectlDir?: string;
 }
 
 
@@ -51,6 +57,8 @@ export class RbdDriver implements VolumeDriver {
     this.cli = new CephCli(opts);
     this.rados = new RadosSession(opts);
     this.kernel = opts.kernel ?? existsSync('/sys/bus/rbd');
+    // Without it an abort still works, only slower: a failed mount is not an error here.
+    if (opts.fusectlDir !== undefined && !this.kernel) void ensureFusectl(opts.fusectlDir).catch(() => undefined);
   }
 
   /** Unmaps whatever a run directory still records (for tests and a node's cleanup after a crash). */
