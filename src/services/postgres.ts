@@ -87,8 +87,13 @@ export function renderHba(o: Pick<PostgresServiceOptions, 'allowCidrs'>): string
   return lines.join('\n') + '\n';
 }
 
+export interface UserIds {
+  uid: number;
+  gid: number;
+}
+
 /** A user's uid and gid from a passwd file's text, or undefined when it has no such line. */
-export function passwdIds(passwd: string, user: string): { uid: number; gid: number } | undefined {
+export function passwdIds(passwd: string, user: string): UserIds | undefined {
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f[0] !== user || f.length < 4) continue;
@@ -103,16 +108,15 @@ export function passwdIds(passwd: string, user: string): { uid: number; gid: num
  * /etc/passwd first: every service start asks, a takeover waits on it, and an `id` process per question
  * costs more than the answer on a busy node. `id` (any NSS source) for users not listed there.
  */
-async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+export async function userIds(user: string): Promise<UserIds> {
   const local = passwdIds(await readFile('/etc/passwd', 'utf8').catch(() => ''), user);
   if (local) return local;
   const [uid, gid] = await Promise.all([run('id', ['-u', user], { timeoutMs: 2000 }), run('id', ['-g', user], { timeoutMs: 2000 })]);
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-/** Creates `dir` if needed and hands it to the service user. */
-export async function ownedDir(dir: string, user: string, mode: number): Promise<void> {
-  const { uid, gid } = await userIds(user);
+/** Creates `dir` if needed and hands it to the service user (its ids, looked up once per start by the caller). */
+export async function ownedDir(dir: string, { uid, gid }: UserIds, mode: number): Promise<void> {
   // Parents get the default mode: the service user must be able to walk down to its directory.
   await mkdir(dirname(dir), { recursive: true });
   await mkdir(dir, { recursive: true, mode });
@@ -127,12 +131,13 @@ export async function ownedDir(dir: string, user: string, mode: number): Promise
  */
 export async function preparePostgres(o: PostgresServiceOptions): Promise<{ initialized: boolean }> {
   const user = o.user ?? 'postgres';
-  await ownedDir(o.runDir, user, 0o755);
+  const ids = await userIds(user);
+  await ownedDir(o.runDir, ids, 0o755);
   const hba = join(o.runDir, 'pg_hba.conf');
   await writeFile(`${hba}.tmp`, renderHba(o), { mode: 0o644 });
   await rename(`${hba}.tmp`, hba);
   if (existsSync(join(o.dataDir, 'PG_VERSION'))) {
-    await ownedDir(o.dataDir, user, 0o700);
+    await ownedDir(o.dataDir, ids, 0o700);
     // We hold the volume's exclusive lock and our supervisor has no postmaster running: a postmaster.pid here
     // is the previous holder's. PostgreSQL would trust it if that PID means something on this machine (a
     // zombie, or any reused PID) and refuse to start, so it goes.
@@ -145,7 +150,7 @@ export async function preparePostgres(o: PostgresServiceOptions): Promise<{ init
   }
   const tmp = `${o.dataDir}.initdb`;
   await rm(tmp, { recursive: true, force: true });
-  await ownedDir(tmp, user, 0o700);
+  await ownedDir(tmp, ids, 0o700);
   const initdb = asUser(user, [join(o.binDir ?? POSTGRES_BIN_DIR, 'initdb'), '-D', tmp, '-U', 'postgres', '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8']);
   await run(initdb.command, initdb.args, { timeoutMs: 60_000 });
   if (present) await rmdir(o.dataDir);

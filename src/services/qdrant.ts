@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceSpec } from '../lib/supervisor.js';
-import { asUser, ownedDir } from './postgres.js';
+import { asUser, ownedDir, userIds } from './postgres.js';
 
 /** The exact state a missing binary reports (and the message its tests skip with). */
 export const QDRANT_NOT_INSTALLED = 'qdrant binary not installed';
@@ -67,7 +67,7 @@ export function qdrantService(o: QdrantServiceOptions): ServiceSpec {
     prepare: async () => {
       const why = qdrantUnavailable(o);
       if (why) throw new Error(why);
-      if (o.user) await ownedDir(o.dataDir, o.user, 0o750);
+      if (o.user) await ownedDir(o.dataDir, await userIds(o.user), 0o750);
       else await mkdir(o.dataDir, { recursive: true, mode: 0o750 });
     },
     health: () => qdrantHealthy(o),

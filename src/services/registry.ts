@@ -1,7 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceSpec } from '../lib/supervisor.js';
-import { asUser, ownedDir } from './postgres.js';
+import { asUser, ownedDir, userIds } from './postgres.js';
 
 export interface RegistryServiceOptions {
   /** Blob and manifest storage: on the mounted volume. */
@@ -39,8 +39,9 @@ export const registryConfigPath = (o: Pick<RegistryServiceOptions, 'runDir'>): s
 
 export async function prepareRegistry(o: RegistryServiceOptions): Promise<void> {
   const user = o.user ?? 'docker-registry';
-  await ownedDir(o.runDir, user, 0o755);
-  await ownedDir(o.dataDir, user, 0o750);
+  const ids = await userIds(user);
+  await ownedDir(o.runDir, ids, 0o755);
+  await ownedDir(o.dataDir, ids, 0o750);
   const path = registryConfigPath(o);
   await writeFile(`${path}.tmp`, renderRegistryConfig(o), { mode: 0o644 });
   await rename(`${path}.tmp`, path);

@@ -244,11 +244,8 @@ export class Election {
     const grant = await within(this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }), CAMPAIGN_CALL_MS, 'granting a lease');
     const leaseId = grant.ID;
     const value: LeaderValue = { node: this.o.node, since: new Date().toISOString() };
-    const res = await within(this.o.state.etcd.kv.txn({
-      compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: '0' }],
-      success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
-      failure: [],
-    }), CAMPAIGN_CALL_MS, 'writing the leader key');
+    // Create revision 0: the key does not exist.
+    const res = await within(this.putLeaderKey(0, value, leaseId), CAMPAIGN_CALL_MS, 'writing the leader key');
     if (!res.succeeded) {
       void this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
       return false;
@@ -327,15 +324,20 @@ export class Election {
    * being ours (its create revision is our token): it never writes a key that has already gone.
    */
   private announceHandover(): void {
-    const def = keys.leader(this.o.election);
     const leaseId = this.leaseId;
     if (leaseId === undefined) return;
     const value: LeaderValue = { node: this.o.node, since: this.currentLeader?.node === this.o.node ? this.currentLeader.since : new Date().toISOString(), handingOver: true };
-    within(this.o.state.etcd.kv.txn({
-      compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: String(this.token) }],
+    within(this.putLeaderKey(this.token, value, leaseId), CAMPAIGN_CALL_MS, 'announcing the handover').catch((err: unknown) => this.o.logger.debug('could not announce the handover', { election: this.o.election, error: errorMessage(err) }));
+  }
+
+  /** Puts the leader key with the lease, only if the key's create revision is `createRevision` (0: no key). */
+  private putLeaderKey(createRevision: number, value: LeaderValue, leaseId: string): ReturnType<StateClient['etcd']['kv']['txn']> {
+    const def = keys.leader(this.o.election);
+    return this.o.state.etcd.kv.txn({
+      compare: [{ key: Buffer.from(def.key), result: 'Equal', target: 'Create', create_revision: String(createRevision) }],
       success: [{ request_put: { key: Buffer.from(def.key), value: Buffer.from(encodeValue(def, value)), lease: leaseId } }],
       failure: [],
-    }), CAMPAIGN_CALL_MS, 'announcing the handover').catch((err: unknown) => this.o.logger.debug('could not announce the handover', { election: this.o.election, error: errorMessage(err) }));
+    });
   }
 
   /** Stops acting (awaiting the callbacks), then releases the key. Safe to call concurrently. */

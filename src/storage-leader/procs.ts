@@ -65,4 +65,34 @@ export async function syncFs(path: string, timeoutMs: number): Promise<void> {
   await run('sync', ['--file-system', path], { timeoutMs });
 }
 
-export const realProcessOps: ProcessOps = { find: findProcesses, stop: stopPid, isMounted, syncFs };
+const isUnder = (target: string, path: string): boolean => target === path || target.startsWith(`${path}/`);
+
+/**
+ * Processes of this mount namespace whose working directory, root or an open file is under `path`: what keeps
+ * an unmount "busy". A service's children count (a PostgreSQL backend renames itself "postgres: ..."), and so
+ * would an operator's shell.
+ */
+export async function findHolders(path: string): Promise<FoundProcess[]> {
+  const selfMnt = await nsOf('self', 'mnt');
+  const found: FoundProcess[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid || (await nsOf(pid, 'mnt')) !== selfMnt) continue;
+    const fds = (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).map((fd) => `fd/${fd}`);
+    let holds = false;
+    for (const link of ['cwd', 'root', ...fds]) {
+      const target = await readlink(`/proc/${pid}/${link}`).catch(() => undefined);
+      if (target !== undefined && isUnder(target, path)) {
+        holds = true;
+        break;
+      }
+    }
+    if (!holds) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0$/, '').split('\0');
+    found.push({ pid, service: '', argv });
+  }
+  return found;
+}
+
+export const realProcessOps: ProcessOps = { find: findProcesses, stop: stopPid, isMounted, syncFs, holders: findHolders };

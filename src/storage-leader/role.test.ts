@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isAlive } from '../lib/exec.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
 import { monoMs } from '../lib/time.js';
-import { createStorageLeaderRole, type StorageLeaderRole } from './role.js';
+import { createStorageLeaderRole, programName, type StorageLeaderRole } from './role.js';
 import { FakeDriver, FakeProcesses, FakeVip, MemoryLedger, fakeRoleContext } from './testing.js';
 import type { StorageLeaderDeps, VolumeServices } from './types.js';
 
@@ -268,6 +268,32 @@ test('a term left behind is retried while following: once released, its alarm cl
   assert.equal(r.driver.mounts.size, 0);
   assert.equal(r.driver.locks.size, 0);
   assert.deepEqual(r.role.checks(), [], 'released: no alarm left');
+});
+
+test('a past term\'s volume held by a stray child of its service: follow stops that child, names any other holder, and the alarm says who holds it', async (t) => {
+  const r = rig({ a: () => [sleeper('svc-a')] });
+  t.after(r.cleanup);
+  await r.role.lead(5, new AbortController().signal);
+  r.driver.fail.unmount = new Map([['a', new Error('target is busy')]]);
+  await r.role.stepDown('deadline');
+  const mp = r.role.mountPoint('a');
+  // The service's program retitled as a child would be (PostgreSQL's "postgres: checkpointer"), and an operator's shell.
+  r.procs.holding.set(mp, [{ pid: 4242, service: '', argv: [`${process.execPath}: checkpointer`] }, { pid: 4343, service: '', argv: ['-bash'] }]);
+  await r.role.follow();
+  assert.deepEqual(r.procs.stopped, [{ pid: 4242, signal: 'SIGKILL' }], 'only the service\'s own child is stopped');
+  const detail = r.role.checks().find((c) => c.name === 'storage-teardown')?.detail ?? '';
+  assert.match(detail, /held by pid 4242 \(.*: checkpointer\), stopped; pid 4343 \(-bash\); its lock/);
+  assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined);
+  r.driver.fail.unmount = undefined;
+  await r.role.follow();
+  assert.equal(r.driver.mounts.size, 0);
+  assert.deepEqual(r.role.checks(), [], 'released: no alarm left');
+});
+
+test('programName: a path\'s last part, or the program of a retitled child', () => {
+  assert.equal(programName('/usr/lib/postgresql/15/bin/postgres'), 'postgres');
+  assert.equal(programName('postgres: ycluster app 10.0.0.5(5432) idle'), 'postgres');
+  assert.equal(programName('-bash'), '-bash');
 });
 
 test('a takeover stuck after its term ended owns its mounts: follow leaves them alone; a new term waits for it or refuses', async (t) => {

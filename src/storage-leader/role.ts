@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LedRole, RoleContext, StepDownKind } from '../agent/role.js';
 import { YcError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -350,7 +350,10 @@ export class StorageLeaderRole implements LedRole {
     if (this.leftover) {
       const clean = await this.release(this.leftover, 'retrying release while following');
       // What is still held is this node's own, named by the storage-teardown alarm: not a split brain.
-      if (!clean) return;
+      if (!clean) {
+        await this.stopHolders(this.leftover);
+        return;
+      }
       this.leftover = undefined;
       this.leftoverReleased('while following');
     }
@@ -373,6 +376,28 @@ export class StorageLeaderRole implements LedRole {
       await this.vipOps.remove(vip.iface, vip.cidr).catch((err: unknown) => this.log.error('cannot remove VIP on a follower', { error: errorMessage(err) }));
     }
     if (found.length > 0) this.alarm('storage-split-brain', `found on a node that does not lead storage, and stopped: ${found.join(', ')}`);
+  }
+
+  /**
+   * A volume of a past term that will not unmount is held by some process. One of our services' programs (a
+   * PostgreSQL child outliving its postmaster, titled "postgres: ...") is stopped, so the next pass can unmount;
+   * anything else (an operator's shell) is only named. Either way the alarm says who holds it.
+   */
+  private async stopHolders(held: Held): Promise<void> {
+    const programs = new Set(this.wantedProcesses().map((w) => programName(w.argv[0] ?? '')));
+    for (const v of held.volumes) {
+      const mp = v.mountPoint;
+      if (mp === undefined) continue;
+      const holders = await this.processOps.holders(mp).catch(() => []);
+      if (holders.length === 0) continue;
+      const named: string[] = [];
+      for (const h of holders) {
+        const ours = programs.has(programName(h.argv[0] ?? ''));
+        if (ours) await this.processOps.stop(h.pid, 'SIGKILL', 1000);
+        named.push(`pid ${h.pid} (${h.argv.join(' ').trim().slice(0, 60)})${ours ? ', stopped' : ''}`);
+      }
+      this.alarm('storage-teardown', `volume ${v.spec.name} is still mounted at ${mp}, held by ${named.join('; ')}; its lock is left for the next leader to break with fencing`);
+    }
   }
 
   /**
@@ -471,6 +496,11 @@ export class StorageLeaderRole implements LedRole {
     // status (compared by fingerprint) from changing when nothing did.
     return [...running, ...missing].sort((a, b) => a.name.localeCompare(b.name));
   }
+}
+
+/** A process's program as its argv[0] names it: a path's last part, or what precedes a retitled child's ':'. */
+export function programName(argv0: string): string {
+  return basename(argv0.split(':')[0]!.trim());
 }
 
 function missingVolume(r: VolumeRecord): YcError {

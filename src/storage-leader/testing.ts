@@ -145,10 +145,16 @@ export class FakeProcesses implements ProcessOps {
   stop(pid: number, signal: NodeJS.Signals): Promise<void> {
     this.stopped.push({ pid, signal });
     this.running = this.running.filter((p) => p.pid !== pid);
+    for (const [path, procs] of this.holding) this.holding.set(path, procs.filter((p) => p.pid !== pid));
     return Promise.resolve();
   }
   isMounted(path: string): Promise<boolean> {
     return Promise.resolve(this.driver.mounts.has(path));
+  }
+  /** Processes holding a path (by mount point); stop() removes them here too. */
+  holding = new Map<string, FoundProcess[]>();
+  holders(path: string): Promise<FoundProcess[]> {
+    return Promise.resolve(this.holding.get(path) ?? []);
   }
   synced: string[] = [];
   syncFs(path: string): Promise<void> {

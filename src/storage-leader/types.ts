@@ -44,6 +44,8 @@ export interface ProcessOps {
   isMounted(path: string): Promise<boolean>;
   /** Writes the dirty data of the file system mounted at the path (syncfs), bounded by timeoutMs. */
   syncFs(path: string, timeoutMs: number): Promise<void>;
+  /** Processes in this node's mount namespace that hold something under the path (service left empty). */
+  holders(path: string): Promise<FoundProcess[]>;
 }
 
 /** Where the cluster records its volumes (etcd in the agent): a volume it knows is never re-created or reformatted. */
