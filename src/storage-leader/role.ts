@@ -11,6 +11,7 @@ import type { Check, VolumeRecord } from '../state/schema.js';
 import type { VolumeSpec } from '../storage/driver.js';
 import { realProcessOps } from './procs.js';
 import { Timeline } from './timeline.js';
+import { WarmVolumes } from './warm.js';
 import { serviceStopMs, teardown, type Held, type HeldVolume, type TeardownEnv } from './teardown.js';
 import { isUnavailable, type MountedVolume, type StorageLeaderDeps, type UnavailableService, type VipOps } from './types.js';
 
@@ -18,8 +19,6 @@ const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => remo
 
 /** How often lead() looks at its services' health flags while taking over (a read of in-memory state). */
 const HEALTH_POLL_MS = 10;
-/** A volume got ready for a handover that did not come to this node is dropped after this long at the latest. */
-const WARM_MAX_MS = 30_000;
 
 interface Alarm {
   detail: string;
@@ -49,20 +48,20 @@ export class StorageLeaderRole implements LedRole {
   /** A takeover still running after its term ended (stuck in a step, e.g. I/O on an unreachable volume). */
   private takingOver = false;
   private releasing: Promise<unknown> = Promise.resolve();
-  /** Volumes got ready to map (driver.prepare) while the leader handed over: when, or undefined. */
-  private warmSince: number | undefined;
-  private warmChain: Promise<void> = Promise.resolve();
-  /** Bumped by each drop: a warm-up queued before it must not start anything after it. */
-  private warmGen = 0;
-  /** A warm-up is queued or under way. */
-  private warmPending = false;
-  /** The first follow pass drops anything a crashed run of the agent got ready. */
-  private leftoverWarmChecked = false;
+  /** Volumes got ready while the leader handed over to this node. */
+  private readonly warm: WarmVolumes;
 
   constructor(private readonly ctx: RoleContext, private readonly deps: StorageLeaderDeps) {
     this.log = ctx.logger.child({ role: 'storage-leader' });
     this.budgetMs = deps.stepDownBudgetMs ?? 2000;
     this.resignBudgetMs = Math.max(this.budgetMs, deps.resignBudgetMs ?? 10_000);
+    this.warm = new WarmVolumes({
+      driver: deps.driver,
+      volumes: deps.volumes,
+      log: this.log,
+      idle: () => !this.current && !this.takingOver,
+      ...(deps.mayTakeOver ? { mayTakeOver: deps.mayTakeOver } : {}),
+    });
   }
 
   private get vipOps(): VipOps {
@@ -112,8 +111,7 @@ export class StorageLeaderRole implements LedRole {
     signal.addEventListener('abort', onAbort, { once: true });
     this.leadAbort = ac;
     this.takingOver = true;
-    // What warmUp started is this takeover's to use (map) or release (teardown) from here on.
-    this.warmSince = undefined;
+    this.warm.handToTakeover();
     const run = this.takeOver(holder, ac.signal);
     this.leadRun = run.catch(() => undefined).finally(() => {
       this.takingOver = false;
@@ -341,12 +339,7 @@ export class StorageLeaderRole implements LedRole {
   async follow(): Promise<void> {
     // A takeover still in flight owns its mounts and processes: they are not strays.
     if (this.current || this.takingOver) return;
-    if (!this.leftoverWarmChecked) {
-      this.leftoverWarmChecked = true;
-      if (!this.warmPending && this.warmSince === undefined) await this.coolDown('left by an earlier run of the agent');
-    } else if (this.warmSince !== undefined && monoMs() - this.warmSince > WARM_MAX_MS) {
-      await this.coolDown('no takeover came');
-    }
+    await this.warm.check();
     if (this.leftover) {
       const clean = await this.release(this.leftover, 'retrying release while following');
       // What is still held is this node's own, named by the storage-teardown alarm: not a split brain.
@@ -407,61 +400,14 @@ export class StorageLeaderRole implements LedRole {
    */
   onNewLeader(node: string | undefined, info?: { handingOver: boolean }): void {
     if (node !== undefined && node !== this.ctx.node.hostname) {
-      if (info?.handingOver) this.warmUp(node);
-      else if (this.warmSince !== undefined || this.warmPending) void this.coolDown(`${node} leads storage`);
+      // The leader hands over: start what can start before the lock is ours (rbd-fuse), so that a takeover here
+      // begins at the loop device. Reads nothing from the volumes; a lock break drops it before fencing.
+      if (info?.handingOver) this.warm.warmUp(node);
+      else this.warm.leaderChanged(node);
     }
     if (node === undefined || node === this.ctx.node.hostname || !this.alarms.has('storage-leader')) return;
     this.alarms.delete('storage-leader');
     this.log.info('takeover failure alarm cleared: another node leads storage now', { leader: node });
-  }
-
-  /**
-   * The leader hands over: start what can start before the lock is ours (rbd-fuse), so that a takeover here
-   * begins at the loop device. Reads nothing from the volumes; a lock break drops it before fencing.
-   */
-  private warmUp(leader: string): void {
-    const prepare = this.deps.driver.prepare?.bind(this.deps.driver);
-    if (prepare === undefined) return;
-    const gen = this.warmGen;
-    const live = (): boolean => gen === this.warmGen && !this.current && !this.takingOver;
-    this.warmPending = true;
-    this.warmChain = this.warmChain.then(async () => {
-      if (!live() || this.warmSince !== undefined) return;
-      if (!(await (this.deps.mayTakeOver?.(leader) ?? Promise.resolve(true)).catch(() => false))) return;
-      // Checked again after the wait: a takeover that began meanwhile maps the volumes itself, and a drop
-      // meanwhile means the handover went elsewhere.
-      if (!live()) return;
-      const t0 = monoMs();
-      this.warmSince = t0;
-      const started = await Promise.all(this.deps.volumes.map((v) => prepare(v.name).catch((err: unknown) => {
-        this.log.warn('could not get a volume ready for the handover', { volume: v.name, error: errorMessage(err) });
-        return false;
-      })));
-      this.log.info('volumes ready for a handover', { leader, volumes: this.deps.volumes.filter((_, i) => started[i]).map((v) => v.name), ms: monoMs() - t0 });
-    }).finally(() => {
-      if (gen === this.warmGen) this.warmPending = false;
-    });
-  }
-
-  /** Drops what warmUp started and a takeover did not use (also one left by an earlier run of the agent). */
-  private coolDown(reason: string): Promise<void> {
-    const unprepare = this.deps.driver.unprepare?.bind(this.deps.driver);
-    if (unprepare === undefined) return Promise.resolve();
-    // At once, not after a warm-up still queued: another node's lock break may have blocklisted what is ready
-    // here, and a takeover must never map it. The driver orders these after its own work on each volume, and a
-    // drop touches only what no map has used, so a takeover under way keeps what it mapped.
-    this.warmGen++;
-    this.warmPending = false;
-    this.warmSince = undefined;
-    const drops = Promise.all(this.deps.volumes.map((v) => unprepare(v.name).catch((err: unknown) => {
-      this.log.warn('could not drop a volume got ready for a handover', { volume: v.name, error: errorMessage(err) });
-      return false;
-    }))).then((dropped) => {
-      const names = this.deps.volumes.filter((_, i) => dropped[i]).map((v) => v.name);
-      if (names.length > 0) this.log.info('dropped volumes got ready for a handover', { reason, volumes: names });
-    });
-    this.warmChain = this.warmChain.then(() => drops);
-    return drops;
   }
 
   isLeading(): boolean {

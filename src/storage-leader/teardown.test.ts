@@ -27,16 +27,34 @@ function heldWith(service: Supervised, driver: FakeDriver): Held {
   return { holder: { node: 'n1', token: 3 }, services: [service], vip: undefined, volumes: [{ spec: { name: 'a', sizeMiB: 64, fsType: 'xfs' }, locked: true, mapping: 'mapped', device: '/dev/fake-a', mountPoint: '/mnt/a' }] };
 }
 
-test('services stuck in I/O past their stop budget: the volume is aborted, they die, and the release completes', async () => {
+test('a forced stop with services stuck in I/O past their budget: the volume is aborted, they die, and the volume is left for the follow pass', async () => {
   const r = rig(400);
   const stuck = stuckService('pg');
   r.driver.onAbort = () => stuck.release();
   const held = heldWith(stuck.service, r.driver);
   const t0 = monoMs();
   const clean = await teardown(held, r.env, 'deadline');
+  assert.equal(clean, false);
+  assert.ok(monoMs() - t0 < 1500, `took ${monoMs() - t0} ms`);
+  assert.deepEqual(held.services, []);
+  // Past the budget already: no unmount of a file system that lost its device; the lock stays for fencing.
+  assert.deepEqual(r.journal.filter((l) => /^(abort|unmount|unmap|unlock) /.test(l)), ['abort a']);
+  assert.match(r.alarms.join('\n'), /volumes a were aborted .*retried while following/);
+  assert.equal(r.driver.locks.get('a')?.token, 3);
+  // The follow pass's release (the same teardown, nothing left running) completes it.
+  assert.equal(await teardown(held, r.env, 'retrying release while following'), true);
+  assert.deepEqual(r.journal.filter((l) => /^(abort|unmount|unmap|unlock) /.test(l)), ['abort a', 'unmount a', 'unmap a', 'unlock a n1/3']);
+  assert.equal(r.driver.mounts.size, 0);
+});
+
+test('a voluntary stop with services stuck past their budget: the volume is aborted, they die, and the release completes', async () => {
+  const r = rig(400);
+  const stuck = stuckService('pg');
+  r.driver.onAbort = () => stuck.release();
+  const held = heldWith(stuck.service, r.driver);
+  const clean = await teardown(held, { ...r.env, handover: true }, 'drained');
   assert.equal(clean, true);
   assert.deepEqual(r.alarms, []);
-  assert.ok(monoMs() - t0 < 1500, `took ${monoMs() - t0} ms`);
   // The abort comes before the unmount: nothing is unmounted under a running service.
   assert.deepEqual(r.journal.filter((l) => /^(abort|unmount|unmap|unlock) /.test(l)), ['abort a', 'unmount a', 'unmap a', 'unlock a n1/3']);
   assert.equal(r.driver.mounts.size, 0);
