@@ -75,9 +75,10 @@ export function stepDownBudgetMs(ttlSeconds: number): number {
 }
 
 /**
- * Time past the budget that a leader cut off from Ceph still needs: its services cannot stop while their I/O
- * hangs, so the teardown aborts that I/O once the budget is spent and waits for them to die (measured 570-880 ms
- * in all, against a 650 ms budget, on a loaded 2-core lab machine).
+ * Time past the budget that a leader cut off from Ceph may still need: its services cannot stop while their I/O
+ * hangs, so the teardown aborts that I/O near the end of the budget and waits for them to die. On a loaded 2-core
+ * lab machine the whole step-down took 496-647 ms against a 650 ms budget; the reserve covers a slower node and
+ * the agent's own lateness.
  */
 const STORAGE_ABORT_RESERVE_MS = 350;
 
