@@ -64,8 +64,15 @@ export class StorageHarness {
     if ((await this.serving()) === node) return;
     const others = candidates.filter((n) => n !== node);
     await Promise.all(others.map((n) => this.drain(n, true)));
+    // On a timeout, say what the lab said last: the leader then, and why nodes were unhealthy (a takeover that
+    // keeps failing names its step there).
+    let last = 'no status';
     try {
-      await waitFor(`the storage leader on ${node}`, async () => ((await labStatus(this.name)).leaders.storage === node ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+      await waitFor(`the storage leader on ${node}`, async () => {
+        const s = await labStatus(this.name);
+        last = `storage leader ${s.leaders.storage ?? 'none'}; ${s.reasons.join('; ') || 'no unhealthy node'}`;
+        return s.leaders.storage === node ? true : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last: ${last}`));
     } finally {
       await Promise.all(others.map((n) => this.drain(n, false)));
     }
