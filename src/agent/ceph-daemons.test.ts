@@ -40,7 +40,7 @@ test('the ceph section lists daemons in start order: mon, mgr, OSDs; each runs i
 
 test('a daemon whose data dir was never made fails its prepare with a clear reason', async () => {
   const spec = cephDaemonSpec('/nonexistent/ceph.conf', { type: 'osd', id: '0', dataDir: '/nonexistent/osd' }, '/tmp');
-  await assert.rejects(spec.prepare!(), /data dir \/nonexistent\/osd is missing or empty \(not made with --mkfs\)/);
+  await assert.rejects(spec.prepare!(new AbortController().signal), /data dir \/nonexistent\/osd is missing or empty \(not made with --mkfs\)/);
 });
 
 test('admin socket: NUL-terminated JSON request, length-prefixed reply; state decides health', async (t) => {

@@ -15,6 +15,8 @@ export interface ExecOptions {
   cwd?: string;
   /** Resolve with the result on a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /** Kills the command (SIGKILL) when aborted; it then ends as killed, like a timeout. */
+  signal?: AbortSignal;
 }
 
 /** Runs a command without a shell, bounded in time; a non-zero exit throws with stderr in the message. */
@@ -26,12 +28,19 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', (err) => {
+    const onAbort = (): void => void child.kill('SIGKILL');
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    child.on('error', (err) => {
+      done();
       reject(new YcError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}`, { retryable: false, cause: err }));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      done();
       const result = { code, signal, stdout, stderr };
       if (code === 0 || opts.allowFailure) resolve(result);
       else {

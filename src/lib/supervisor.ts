@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { Logger } from './log.js';
-import { backoffMs, sleep } from './time.js';
+import { backoffMs, monoMs, sleep } from './time.js';
 
 /** What a supervised service is: data, so that adding a service is a few lines. */
 export interface ServiceSpec {
@@ -21,8 +21,11 @@ export interface ServiceSpec {
   stopSignal?: NodeJS.Signals;
   stopTimeoutMs?: number;
   logFile?: string;
-  /** Prepare before each start (directories, config files). */
-  prepare?: () => Promise<void>;
+  /**
+   * Prepare before each start (directories, config files; PostgreSQL's initdb on an empty volume). The signal is
+   * aborted by stop(): what prepare runs must end then, so a stop is never held up by it.
+   */
+  prepare?: (signal: AbortSignal) => Promise<void>;
   /**
    * On a planned handover, while the service still serves: work that would otherwise happen during its stop, and
    * so inside the clients' outage (PostgreSQL's checkpoint). Best effort: a failure only makes the stop longer.
@@ -58,6 +61,9 @@ export class Supervised {
   private loop: Promise<void> | undefined;
   private abort = new AbortController();
   private exited: Promise<void> | undefined;
+  /** Time spent in prepare since start(), and when the one under way began: a start bound leaves it out. */
+  private preparedMs = 0;
+  private preparingSince: number | undefined;
 
   constructor(readonly spec: ServiceSpec, private readonly logger: Logger) {}
 
@@ -65,9 +71,18 @@ export class Supervised {
     return { name: this.spec.name, state: this.state, pid: this.child?.pid, restarts: this.restarts, healthy: this.healthy, lastError: this.lastError, since: this.since };
   }
 
+  /**
+   * How long this service has spent preparing since start() (the current preparation included). A start bound
+   * counts from the end of it: PostgreSQL's first start on a fresh volume runs initdb, which has its own bound.
+   */
+  preparationMs(): number {
+    return this.preparedMs + (this.preparingSince === undefined ? 0 : monoMs() - this.preparingSince);
+  }
+
   start(): void {
     if (this.wanted) return;
     this.wanted = true;
+    this.preparedMs = 0;
     this.abort = new AbortController();
     this.loop = this.runLoop(this.abort.signal).catch((err: unknown) => {
       this.setState('failed', err instanceof Error ? err.message : String(err));
@@ -97,13 +112,21 @@ export class Supervised {
     let attempt = 0;
     while (this.wanted && !signal.aborted) {
       this.setState('starting');
+      const preparing = monoMs();
+      this.preparingSince = preparing;
       try {
-        await this.spec.prepare?.();
+        await this.spec.prepare?.(signal);
       } catch (err) {
+        if (!this.wanted || signal.aborted) return;
         this.setState('backoff', `prepare failed: ${err instanceof Error ? err.message : String(err)}`);
         await sleep(backoffMs(attempt++), signal).catch(() => undefined);
         continue;
+      } finally {
+        this.preparedMs += monoMs() - preparing;
+        this.preparingSince = undefined;
       }
+      // A stop during prepare found no process to signal: starting one now would outlive the stop.
+      if (!this.wanted || signal.aborted) return;
       const exitInfo = await this.spawnAndWatch(signal);
       if (!this.wanted || signal.aborted) return;
       this.restarts++;

@@ -7,6 +7,8 @@ import type { ServiceSpec } from '../lib/supervisor.js';
 import { pgPing } from './pg-ping.js';
 
 export const POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
+/** initdb on a fresh volume: a few seconds on a quiet node, over 15 s through rbd-fuse on a loaded one. */
+export const INITDB_TIMEOUT_MS = 60_000;
 
 export interface PostgresServiceOptions {
   /** The cluster's data directory: on the mounted volume. Created (owned by `user`, mode 700) and initdb'd when empty. */
@@ -129,7 +131,7 @@ export async function ownedDir(dir: string, { uid, gid }: UserIds, mode: number)
  * a sibling directory renamed into place, so a crash halfway never leaves a half-made cluster behind.
  * A non-empty data directory without PG_VERSION is refused: it is not ours to overwrite.
  */
-export async function preparePostgres(o: PostgresServiceOptions): Promise<{ initialized: boolean }> {
+export async function preparePostgres(o: PostgresServiceOptions, signal?: AbortSignal): Promise<{ initialized: boolean }> {
   const user = o.user ?? 'postgres';
   const ids = await userIds(user);
   await ownedDir(o.runDir, ids, 0o755);
@@ -152,7 +154,7 @@ export async function preparePostgres(o: PostgresServiceOptions): Promise<{ init
   await rm(tmp, { recursive: true, force: true });
   await ownedDir(tmp, ids, 0o700);
   const initdb = asUser(user, [join(o.binDir ?? POSTGRES_BIN_DIR, 'initdb'), '-D', tmp, '-U', 'postgres', '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8']);
-  await run(initdb.command, initdb.args, { timeoutMs: 60_000 });
+  await run(initdb.command, initdb.args, { timeoutMs: INITDB_TIMEOUT_MS, ...(signal ? { signal } : {}) });
   if (present) await rmdir(o.dataDir);
   await rename(tmp, o.dataDir);
   return { initialized: true };
@@ -175,8 +177,8 @@ export function postgresService(o: PostgresServiceOptions): ServiceSpec {
     name: 'postgres',
     command,
     args,
-    prepare: async () => {
-      await preparePostgres(o);
+    prepare: async (signal) => {
+      await preparePostgres(o, signal);
     },
     health: () => postgresHealthy(o),
     // The shutdown checkpoint of a fast stop writes every dirty buffer while clients wait: write them first.

@@ -23,5 +23,5 @@ test('qdrant settings come from the environment, storage on the volume', () => {
 });
 
 test('prepare refuses to start a missing binary with the same message', async () => {
-  await assert.rejects(qdrantService(o).prepare!(), new RegExp(QDRANT_NOT_INSTALLED));
+  await assert.rejects(qdrantService(o).prepare!(new AbortController().signal), new RegExp(QDRANT_NOT_INSTALLED));
 });

@@ -194,6 +194,15 @@ test('a service that never becomes healthy: lead fails after the bound, the serv
   assert.equal(r.driver.locks.size, 0);
 });
 
+test('the start bound leaves out a service\'s preparation (initdb on a fresh volume): a slow prepare then a quick start is healthy', async (t) => {
+  const slow = (): ServiceSpec => ({ ...sleeper('slow-prep'), prepare: () => new Promise((resolve) => setTimeout(resolve, 600)) });
+  const r = rig({ a: () => [slow()] }, { startTimeoutMs: 300 });
+  t.after(r.cleanup);
+  await r.role.lead(3, new AbortController().signal);
+  assert.ok(r.journal.includes('vip add'));
+  await r.role.stepDown('test over');
+});
+
 test('a mount failure undoes the map and the locks of every volume', async (t) => {
   const r = rig({});
   t.after(r.cleanup);

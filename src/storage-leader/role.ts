@@ -19,6 +19,8 @@ const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => remo
 
 /** How often lead() looks at its services' health flags while taking over (a read of in-memory state). */
 const HEALTH_POLL_MS = 10;
+/** The most of a service's preparation (initdb: INITDB_TIMEOUT_MS) that the start bound leaves out. */
+const PREPARE_MAX_MS = 90_000;
 
 interface Alarm {
   detail: string;
@@ -279,24 +281,42 @@ export class StorageLeaderRole implements LedRole {
     return { ...spec, stopTimeoutMs: Math.min(spec.stopTimeoutMs ?? 10_000, serviceStopMs(this.budgetMs)) };
   }
 
-  /** Waits for every service; each one's time from start to its first healthy check is logged as a step. */
+  /**
+   * Waits for every service; each one's time from start to its first healthy check is logged as a step. The
+   * start bound leaves out a service's preparation (initdb on a fresh volume), which has bounds of its own;
+   * PREPARE_MAX_MS caps it all the same.
+   */
   private async waitHealthy(held: Held, started: Map<Supervised, number>, tl: Timeline, signal: AbortSignal): Promise<void> {
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
     const pending = new Set(held.services);
+    const t0 = monoMs();
+    const overdue = (s: Supervised): boolean => {
+      const waited = monoMs() - t0;
+      const prepared = Math.min(s.preparationMs(), PREPARE_MAX_MS);
+      return waited - prepared > timeoutMs;
+    };
     try {
-      await waitFor('services to be healthy', () => {
+      const outcome = await waitFor('services to be healthy', () => {
         for (const s of pending) {
-          if (!s.status().healthy) continue;
+          if (!s.status().healthy) {
+            if (overdue(s)) return 'overdue';
+            continue;
+          }
           pending.delete(s);
           tl.record(`start→healthy ${s.spec.name}`, started.get(s) ?? monoMs());
         }
-        return pending.size === 0 ? true : undefined;
-      }, { timeoutMs, intervalMs: HEALTH_POLL_MS, signal });
+        return pending.size === 0 ? 'healthy' : undefined;
+      }, { timeoutMs: timeoutMs + PREPARE_MAX_MS, intervalMs: HEALTH_POLL_MS, signal });
+      if (outcome === 'healthy') return;
     } catch (err) {
       if (signal.aborted) throw err;
-      const sick = held.services.map((s) => s.status()).filter((s) => !s.healthy).map((s) => `${s.name} (${s.state}${s.lastError ? `: ${s.lastError}` : ''})`);
-      throw new YcError('TIMEOUT', `not healthy after ${timeoutMs} ms: ${sick.join(', ')}`);
     }
+    const sick = held.services.filter((s) => !s.status().healthy).map((s) => {
+      const st = s.status();
+      const prep = s.preparationMs();
+      return `${st.name} (${st.state}${st.lastError ? `: ${st.lastError}` : ''}${prep >= 1000 ? `; preparing took ${Math.round(prep)} ms besides` : ''})`;
+    });
+    throw new YcError('TIMEOUT', `not healthy after ${timeoutMs} ms: ${sick.join(', ')}`);
   }
 
   async stepDown(reason: string, how?: StepDownKind): Promise<void> {
