@@ -59,6 +59,17 @@ export function readJournals(name: string): JournalLine[] {
   return out.sort((a, b) => a.t - b.t);
 }
 
+/**
+ * The last `count` lines of a node's agent log about storage (its role, its election, its decisions), shortened:
+ * what a failing lab test prints so that a run in CI explains itself after the lab is gone.
+ */
+export function storageLogTail(name: string, node: string, count = 12): string[] {
+  const path = join(labDir(name), 'nodes', node, 'agent.log');
+  if (!existsSync(path)) return [`(no agent log for ${node})`];
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => /"(role|election)":"storage|"msg":"decision"/.test(l) && !l.includes('"level":"debug"'));
+  return lines.slice(-count).map((l) => l.replace(/"mac":"[^"]*",?/, '').slice(0, 400));
+}
+
 /** Checks an election's journal: no leader starts before the previous one stopped (or died), tokens grow. */
 export function overlaps(journal: JournalLine[], election: string, died: Map<string, number> = new Map()): string[] {
   const problems: string[] = [];

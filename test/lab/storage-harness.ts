@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../../src/lib/time.js';
-import { labStatus, overlaps, readJournals, waitForLeader, ycluster } from '../helpers/lab.js';
+import { labStatus, overlaps, readJournals, storageLogTail, waitForLeader, ycluster } from '../helpers/lab.js';
 import { STORAGE_VIP, VipWatch, Writer, holders, inNode, postgresOn, psql } from './storage-probe.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -72,7 +72,10 @@ export class StorageHarness {
         const s = await labStatus(this.name);
         last = `storage leader ${s.leaders.storage ?? 'none'}; ${s.reasons.join('; ') || 'no unhealthy node'}`;
         return s.leaders.storage === node ? true : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 200 }).catch((err: unknown) => assert.fail(`${String(err)}; last: ${last}`));
+      }, { timeoutMs: 60_000, intervalMs: 200 }).catch((err: unknown) => {
+        const journal = readJournals(this.name).filter((j) => j.election === 'storage').slice(-6).map((j) => `${new Date(j.t).toISOString()} ${j.node} ${j.event} ${j.token ?? ''} ${j.reason ?? ''}`);
+        assert.fail(`${String(err)}; last: ${last}\nstorage journal:\n${journal.join('\n')}\n${node}'s log:\n${storageLogTail(this.name, node).join('\n')}`);
+      });
     } finally {
       await Promise.all(others.map((n) => this.drain(n, false)));
     }
