@@ -264,6 +264,8 @@ export class StorageRole implements LedRole {
         ...buildStorageDeps(this.storage, this.ctx.config.interface, this.ctx.config.dataDir, cluster, new EtcdVolumeLedger(this.ctx.state), this.ctx.logger),
         mayTakeOver: (leader) => mayTakeOverStorage(this.ctx.state, this.ctx.node, leader),
       };
+      // Without it an abort still works, only slower: not a reason to keep the role from starting.
+      await this.deps.driver.start?.().catch((err: unknown) => this.ctx.logger.warn('volume driver set-up failed', { error: errorMessage(err) }));
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
       return this.inner;
     })().finally(() => {

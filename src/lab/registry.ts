@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { YcError, badInput } from '../lib/errors.js';
 import { isAlive, run } from '../lib/exec.js';
+import { isUnder, mountTable, type MountEntry } from '../lib/mountinfo.js';
 import { findByCmdline, isSameAlive, procRef, signalRef, waitGone, type ProcRef } from './proc.js';
 import { abortFuseConnections, fuseMounts } from '../storage/rbd-fuse.js';
 
@@ -255,21 +256,14 @@ export async function netnsProcs(ns: string): Promise<ProcRef[]> {
     .filter((pid) => pid !== process.pid).map(procRef).filter((p): p is ProcRef => p !== undefined);
 }
 
-function decodeMountPath(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
 /** Mount points in this mount namespace, in mount order. */
 export function mountPoints(): string[] {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-      .map((l) => l.split(' ')[4]).filter((p): p is string => p !== undefined).map(decodeMountPath);
+    return mountTable().map((m) => m.mountPoint);
   } catch {
     return [];
   }
 }
-
-const isUnder = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.replace(/\/+$/, '') + '/');
 
 async function loopDevices(): Promise<LoopRecord[]> {
   const r = await run('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], { timeoutMs: 10_000, allowFailure: true });
@@ -323,7 +317,7 @@ function rbdFuseLoops(dir: string): { device: string; backingFiles: string[] }[]
  * an rbd-fuse killed with XFS dirty above it was left as a zombie stuck in the unmount of its namespace.)
  */
 async function labFuseConnections(name: string, dir: string, reg: LabRegistry | undefined): Promise<number[]> {
-  const tables = [readFileSync('/proc/self/mountinfo', 'utf8')];
+  const tables: MountEntry[][] = [mountTable()];
   const refs: ProcRef[] = [...(reg?.pids ?? [])];
   for (const ns of await labNamespaces(name, reg)) refs.push(...(await netnsProcs(ns)));
   const seen = new Set<string>();
@@ -332,7 +326,7 @@ async function labFuseConnections(name: string, dir: string, reg: LabRegistry | 
       const mntNs = readlinkSync(`/proc/${r.pid}/ns/mnt`);
       if (seen.has(mntNs)) continue;
       seen.add(mntNs);
-      tables.push(readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8'));
+      tables.push(mountTable(r.pid));
     } catch {
       /* gone meanwhile */
     }

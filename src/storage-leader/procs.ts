@@ -1,5 +1,6 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { isAlive, run } from '../lib/exec.js';
+import { isUnder, readMountTable } from '../lib/mountinfo.js';
 import { monoMs, sleep } from '../lib/time.js';
 import type { FoundProcess, ProcessOps } from './types.js';
 
@@ -56,16 +57,12 @@ async function isZombie(pid: number): Promise<boolean> {
 }
 
 export async function isMounted(path: string): Promise<boolean> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return text.split('\n').some((line) => unescape(line.split(' ')[4] ?? '') === path);
+  return (await readMountTable()).some((m) => m.mountPoint === path);
 }
 
 export async function syncFs(path: string, timeoutMs: number): Promise<void> {
   await run('sync', ['--file-system', path], { timeoutMs });
 }
-
-const isUnder = (target: string, path: string): boolean => target === path || target.startsWith(`${path}/`);
 
 /**
  * Processes of this mount namespace whose working directory, root or an open file is under `path`: what keeps

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { YcError, badInput } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import { mountTable } from '../lib/mountinfo.js';
 
 const T = 30_000;
 
@@ -110,22 +111,12 @@ export async function formatIfBlank(device: string, fsType: 'xfs' | 'ext4'): Pro
 
 /** Mount points of a device in this process's mount namespace. */
 export function mountPointsOf(device: string): string[] {
-  const out: string[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const source = line.slice(sep + 3).split(' ')[1];
-    const mp = line.split(' ')[4];
-    if (source === device && mp !== undefined) out.push(mp.replace(/\\040/g, ' '));
-  }
-  return out;
+  return mountTable().filter((m) => m.source === device).map((m) => m.mountPoint);
 }
 
 export function isMountPoint(dir: string): boolean {
   const norm = dir.replace(/\/+$/, '');
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4]?.replace(/\\040/g, ' ') === norm);
+  return mountTable().some((m) => m.mountPoint === norm);
 }
 
 /** Mounts a device; a known fsType skips the probe (a process start on a takeover's path), a wrong one fails the mount. */

@@ -29,6 +29,11 @@ export interface VolumeDriver {
   readonly kind: string;
   /** Creates the volume when missing (never reformats or recreates an existing one). */
   ensure(spec: VolumeSpec): Promise<{ created: boolean }>;
+  /**
+   * Sets up, once, what later calls must find ready because they run in a hurry (rbd-fuse: fusectl mounted, so
+   * an abort is a file write). Optional; a failure only leaves those calls slower.
+   */
+  start?(): Promise<void>;
   exists(name: string): Promise<boolean>;
   status(name: string): Promise<VolumeStatus>;
   /**

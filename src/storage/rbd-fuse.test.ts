@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseMountinfo } from '../lib/mountinfo.js';
 import { fuseMounts, fusectlMount } from './rbd-fuse.js';
 
 test('fuseMounts reads FUSE mounts and their connection numbers from mountinfo, nothing else', () => {
@@ -10,7 +11,7 @@ test('fuseMounts reads FUSE mounts and their connection numbers from mountinfo, 
     '303 22 0:62 / /sys/fs/fuse/connections rw,relatime - fusectl fusectl rw',
     'garbage',
   ].join('\n');
-  assert.deepEqual(fuseMounts(mountinfo), [
+  assert.deepEqual(fuseMounts(parseMountinfo(mountinfo)), [
     { mountPoint: '/run/yc/lab/nodes/s4/rbd/fuse-postgres', conn: 58 },
     { mountPoint: '/run/yc/lab/nodes/s4/rbd/fuse-registry', conn: 61 },
   ]);
@@ -18,6 +19,6 @@ test('fuseMounts reads FUSE mounts and their connection numbers from mountinfo, 
 
 test('fusectlMount finds where fusectl is mounted, and nothing when it is not', () => {
   const base = ['22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw', '301 22 0:58 / /run/yc/fuse-postgres rw - fuse rbd-fuse rw'];
-  assert.equal(fusectlMount(base.join('\n')), undefined);
-  assert.equal(fusectlMount([...base, '303 22 0:62 / /var/lib/ycluster/rbd/fusectl rw,relatime - fusectl fusectl rw'].join('\n')), '/var/lib/ycluster/rbd/fusectl');
+  assert.equal(fusectlMount(parseMountinfo(base.join('\n'))), undefined);
+  assert.equal(fusectlMount(parseMountinfo([...base, '303 22 0:62 / /var/lib/yc\\040cluster/fusectl rw,relatime - fusectl fusectl rw'].join('\n'))), '/var/lib/yc cluster/fusectl');
 });

@@ -7,6 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import { readMountTable, type MountEntry } from '../lib/mountinfo.js';
 import { sleep, waitFor } from '../lib/time.js';
 import { isMountPoint, loopAttachRecorded, loopBackingFile, loopDetach } from './blockdev.js';
 import type { CephCli } from './ceph-cli.js';
@@ -117,28 +118,15 @@ export function isOurLoop(m: FuseMapping, name: string): boolean {
   return backing === join(m.fuseDir, name) || backing === `/${name}`;
 }
 
-/** FUSE mounts and their connection numbers (minor device), read from mountinfo: a stat would ask FUSE. */
-export function fuseMounts(mountinfo: string): { mountPoint: string; conn: number }[] {
-  const out: { mountPoint: string; conn: number }[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    const fsType = sep < 0 ? '' : (f[sep + 1] ?? '');
-    if (!(fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.')) || f[4] === undefined) continue;
-    const conn = Number(f[2]?.split(':')[1]);
-    if (Number.isInteger(conn)) out.push({ mountPoint: f[4], conn });
-  }
-  return out;
+/** FUSE mounts of a mount table and their connection numbers (the device's minor). */
+export function fuseMounts(table: readonly MountEntry[]): { mountPoint: string; conn: number }[] {
+  return table.filter((m) => (m.fsType === 'fuse' || m.fsType === 'fuseblk' || m.fsType.startsWith('fuse.')) && m.minor >= 0)
+    .map((m) => ({ mountPoint: m.mountPoint, conn: m.minor }));
 }
 
-/** Where fusectl is mounted in this mount namespace, if anywhere (read from mountinfo: no process). */
-export function fusectlMount(mountinfo: string): string | undefined {
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep >= 0 && f[sep + 1] === 'fusectl' && f[4] !== undefined) return f[4];
-  }
-  return undefined;
+/** Where fusectl is mounted in a mount table, if anywhere. */
+export function fusectlMount(table: readonly MountEntry[]): string | undefined {
+  return table.find((m) => m.fsType === 'fusectl')?.mountPoint;
 }
 
 /**
@@ -147,7 +135,7 @@ export function fusectlMount(mountinfo: string): string | undefined {
  * expire, and starting processes on a loaded node took up to 900 ms of that margin.
  */
 export async function ensureFusectl(dir: string): Promise<string | undefined> {
-  const found = fusectlMount(await readFile('/proc/self/mountinfo', 'utf8'));
+  const found = fusectlMount(await readMountTable());
   if (found !== undefined) return found;
   await mkdir(dir, { recursive: true });
   const r = await run('mount', ['-t', 'fusectl', 'fusectl', dir], { timeoutMs: 5000, allowFailure: true });
@@ -156,11 +144,12 @@ export async function ensureFusectl(dir: string): Promise<string | undefined> {
 
 /**
  * Aborts FUSE connections by number: through a fusectl mount of this namespace when there is one (a write each),
- * else with fusectl mounted in a private mount namespace, so the host's is untouched.
+ * else with fusectl mounted in a private mount namespace, so the host's is untouched. `table`: this namespace's
+ * mount table when the caller has just read it.
  */
-export async function abortFuseConnections(conns: readonly number[]): Promise<void> {
+export async function abortFuseConnections(conns: readonly number[], table?: readonly MountEntry[]): Promise<void> {
   if (conns.length === 0) return;
-  const fusectl = fusectlMount(await readFile('/proc/self/mountinfo', 'utf8'));
+  const fusectl = fusectlMount(table ?? (await readMountTable()));
   if (fusectl !== undefined) {
     // A connection already gone has no directory: nothing left to abort.
     await Promise.all(conns.map((c) => writeFile(join(fusectl, String(Math.trunc(c)), 'abort'), '1').catch((err: unknown) => {
@@ -181,8 +170,9 @@ export async function abortFuseConnections(conns: readonly number[]): Promise<vo
 export async function abortFuse(runDir: string, name: string): Promise<void> {
   const m = await readMapping(runDir, name);
   if (m === undefined) return;
-  const mine = fuseMounts(await readFile('/proc/self/mountinfo', 'utf8')).filter((f) => f.mountPoint === m.fuseDir);
-  await abortFuseConnections(mine.map((f) => f.conn));
+  const table = await readMountTable();
+  const mine = fuseMounts(table).filter((f) => f.mountPoint === m.fuseDir);
+  await abortFuseConnections(mine.map((f) => f.conn), table);
   if (fuseAlive(m)) process.kill(m.pid, 'SIGKILL');
 }
 

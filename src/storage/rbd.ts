@@ -57,8 +57,10 @@ export class RbdDriver implements VolumeDriver {
     this.cli = new CephCli(opts);
     this.rados = new RadosSession(opts);
     this.kernel = opts.kernel ?? existsSync('/sys/bus/rbd');
-    // Without it an abort still works, only slower: a failed mount is not an error here.
-    if (opts.fusectlDir !== undefined && !this.kernel) void ensureFusectl(opts.fusectlDir).catch(() => undefined);
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.fusectlDir !== undefined && !this.kernel) await ensureFusectl(this.opts.fusectlDir);
   }
 
   /** Unmaps whatever a run directory still records (for tests and a node's cleanup after a crash). */
