@@ -262,12 +262,18 @@ test('unmount that keeps failing: map and lock are left for the next leader, an 
   await r.role.stepDown('done');
 });
 
-test('a term left behind is retried while following: once released, its alarm clears and it is never called a split brain', async (t) => {
+/** A term (token 5) whose stepDown could not unmount volume a ("target is busy"): left behind, still mounted. */
+async function termLeftMounted(t: TestContext): Promise<Rig> {
   const r = rig({ a: () => [sleeper('svc-a')] });
   t.after(r.cleanup);
   await r.role.lead(5, new AbortController().signal);
   r.driver.fail.unmount = new Map([['a', new Error('target is busy')]]);
   await r.role.stepDown('deadline');
+  return r;
+}
+
+test('a term left behind is retried while following: once released, its alarm clears and it is never called a split brain', async (t) => {
+  const r = await termLeftMounted(t);
   assert.match(r.role.checks().find((c) => c.name === 'storage-teardown')?.detail ?? '', /volume a is still mounted/);
   await r.role.follow();
   assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined, 'its own leftover is not a stray');
@@ -280,11 +286,7 @@ test('a term left behind is retried while following: once released, its alarm cl
 });
 
 test('a past term\'s volume held by a stray child of its service: follow stops that child, names any other holder, and the alarm says who holds it', async (t) => {
-  const r = rig({ a: () => [sleeper('svc-a')] });
-  t.after(r.cleanup);
-  await r.role.lead(5, new AbortController().signal);
-  r.driver.fail.unmount = new Map([['a', new Error('target is busy')]]);
-  await r.role.stepDown('deadline');
+  const r = await termLeftMounted(t);
   const mp = r.role.mountPoint('a');
   // The service's program retitled as a child would be (PostgreSQL's "postgres: checkpointer"), and an operator's shell.
   r.procs.holding.set(mp, [{ pid: 4242, service: '', argv: [`${process.execPath}: checkpointer`] }, { pid: 4343, service: '', argv: ['-bash'] }]);
