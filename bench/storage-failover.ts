@@ -8,7 +8,10 @@
 // went, from the agents' logs (election, each takeover step, VIP), and a per-phase summary follows the totals.
 // With --ceph the volumes are RBD images of a real Ceph cluster in the lab (an OSD on each of two storage nodes,
 // mapped through rbd-fuse); --faults picks a subset (comma-separated: kill,partition,drain).
-// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--ceph] [--faults drain] [--keep-logs DIR]
+// --probe wire (default) sends the INSERTs from one in-process client in c1, each on a fresh connection; --probe
+// psql starts a psql per INSERT, as the bench did before 2026-12-03 (ten process starts a second on the CPUs whose
+// switchover it times).
+// Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--ceph] [--faults drain] [--probe wire|psql] [--keep-logs DIR]
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +26,10 @@ import { InsertProbe, STORAGE_NODES, STORAGE_VIP, firstInsertAfter, holders, psq
 import { summarize, table } from './lib/report.js';
 import { breakdown } from './lib/storage-timeline.js';
 
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' }, ceph: { type: 'boolean', default: false }, faults: { type: 'string', default: 'kill,partition,drain' } } });
+const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' }, ceph: { type: 'boolean', default: false }, faults: { type: 'string', default: 'kill,partition,drain' }, probe: { type: 'string', default: 'wire' } } });
+if (values.probe !== 'wire' && values.probe !== 'psql') throw new Error(`--probe: "${values.probe}" is neither wire nor psql`);
+/** wire: INSERTs from one in-process client in c1; psql: a psql process per INSERT (the probe before 2026-12-03). */
+const client: 'wire' | 'psql' = values.probe;
 const trials = Math.max(1, Math.min(100, Number(values.trials)));
 const baseTrials = Math.max(0, Math.min(20, Number(values['baseline-trials'])));
 const deadline = monoMs() + Number(values['budget-min']) * 60_000;
@@ -58,7 +64,7 @@ async function leader(): Promise<string> {
 
 /** Drain with a probe running: the longest write gap around the switchover, and when writes resumed. */
 async function drainTrial(l: string, timeoutMs: number): Promise<{ ms: number; t0: number; resumed: number } | undefined> {
-  const probe = new InsertProbe(name, 't', nextId++ * 1000, { boundMs: timeoutMs + 10_000 });
+  const probe = new InsertProbe(name, 't', nextId++ * 1000, { boundMs: timeoutMs + 10_000, client });
   try {
     await waitFor('writes before the drain', () => (probe.attempts.filter((a) => a.ok).length >= 3 ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
     const t0 = monoMs();
@@ -136,7 +142,7 @@ async function trial(series: string, fault: Fault, timeoutMs: number): Promise<n
   } else {
     await partitionNode(name, l);
   }
-  const t1 = await firstInsertAfter(name, 't', nextId++, timeoutMs);
+  const t1 = await firstInsertAfter(name, 't', nextId++, timeoutMs, client);
   if (fault === 'kill -9') {
     await run('ip', ['-n', nsName(name, l), 'addr', 'flush', 'dev', 'eth0', 'to', `${STORAGE_VIP}/32`], { timeoutMs: 5000, allowFailure: true });
     await run('ip', ['-n', nsName(name, l), 'addr', 'flush', 'dev', 'eth0', 'to', '10.0.0.254/32'], { timeoutMs: 5000, allowFailure: true });
@@ -198,7 +204,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`\nStorage failover: fault → first INSERT acknowledged through ${STORAGE_VIP}:5432 (ms)\n`);
     process.stdout.write(table(['timing', 'fault', 'n', 'failed', 'p50', 'p99', 'min', 'max'], rows));
-    process.stdout.write('(drain: longest gap between acknowledged INSERTs, probing every 100 ms)\n');
+    process.stdout.write(`(drain: longest gap between acknowledged INSERTs, probing every 100 ms; probe: ${client === 'wire' ? 'one in-process client in c1' : 'a psql process per INSERT'})\n`);
     process.stdout.write('\nWhere the time went: ms after the fault (or duration where marked), from the agents\' logs\n');
     const prow: (string | number)[][] = [];
     for (const [key, m] of phaseTimes) {

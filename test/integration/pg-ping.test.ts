@@ -11,6 +11,7 @@ import { waitFor } from '../../src/lib/time.js';
 import { pgPing } from '../../src/services/pg-ping.js';
 import { POSTGRES_BIN_DIR, asUser, postgresCheckpoint, postgresHealthy, postgresService, preparePostgres } from '../../src/services/postgres.js';
 import { freePort } from '../helpers/etcd.js';
+import { pgQuery } from '../helpers/pg-wire.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (runs postgres as the postgres user)' : !existsSync(join(POSTGRES_BIN_DIR, 'postgres')) ? 'postgresql-15 not installed' : undefined;
 let base: string;
@@ -83,3 +84,21 @@ async function controlCheckpoint(): Promise<string> {
   const redo = r.stdout.split('\n').find((l) => l.startsWith("Latest checkpoint's REDO location:"));
   return `${line} ${redo ?? ''}`;
 }
+
+/** psql over the local socket as the postgres user (peer authentication): what the wire client's tests check with. */
+async function localSql(sql: string): Promise<string> {
+  const p = asUser('postgres', [join(POSTGRES_BIN_DIR, 'psql'), '-X', '-Atq', '-h', o.runDir, '-p', String(o.port), '-d', 'postgres', '-c', sql]);
+  return (await run(p.command, p.args, { timeoutMs: 10_000 })).stdout.trim();
+}
+
+test('the probes\' wire client: SCRAM-SHA-256 login over TCP, a write acknowledged and present; bad password, bad SQL and a statement timeout rejected with the server\'s reason', { skip }, async () => {
+  await localSql("ALTER USER postgres PASSWORD 'probe-secret'");
+  await localSql('CREATE TABLE IF NOT EXISTS wire(id int primary key)');
+  const target = { host: '127.0.0.1', port: o.port, user: 'postgres', database: 'postgres', password: 'probe-secret' };
+  await pgQuery(target, 'INSERT INTO wire(id) VALUES (42)', 5000);
+  assert.equal(await localSql('SELECT id FROM wire'), '42');
+  await assert.rejects(pgQuery({ ...target, password: 'wrong' }, 'SELECT 1', 5000), /28P01/);
+  await assert.rejects(pgQuery(target, 'INSERT INTO wire(id) VALUES (42)', 5000), /23505: duplicate key/);
+  await assert.rejects(pgQuery(target, 'SELECT pg_sleep(3)', 5000, '-c statement_timeout=200'), /57014/);
+  await assert.rejects(pgQuery({ ...target, port: await freePort() }, 'SELECT 1', 2000), /ECONNREFUSED/);
+});

@@ -1,5 +1,8 @@
 // Client-side probes of a lab's storage: psql and curl from a lab node's namespace (never from the host).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { run } from '../../src/lib/exec.js';
 import { labPostgresPasswordFile } from '../../src/lab/lab.js';
 import { nsName } from '../../src/lab/names.js';
@@ -24,6 +27,71 @@ export async function psql(lab: string, sql: string, o: { from?: string; host?: 
     timeoutMs: t * 1000 + 3000,
   });
   return { ok: r.code === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+const AGENT = fileURLToPath(new URL('../helpers/pg-probe-agent.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * A write prober living in a lab node's namespace (test/helpers/pg-probe-agent.ts): each query on a fresh
+ * connection to the storage VIP, in-process there, so probing ten times a second starts no processes.
+ */
+class ProbeAgent {
+  private readonly child: ChildProcess;
+  private readonly waiting = new Map<number, (r: { ok: boolean; err: string }) => void>();
+  private nextId = 1;
+  constructor(lab: string, node: string) {
+    const password = readFileSync(labPostgresPasswordFile(lab), 'utf8').trim();
+    this.child = spawn('ip', ['netns', 'exec', nsName(lab, node), 'env', `PGHOST=${STORAGE_VIP}`, `PGPASSWORD=${password}`, process.execPath, '--import', 'tsx', AGENT], { cwd: REPO, stdio: ['pipe', 'pipe', 'ignore'] });
+    this.child.unref();
+    this.child.stdin!.on('error', () => undefined);
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      const r = JSON.parse(line) as { id: number; ok: boolean; err?: string };
+      this.waiting.get(r.id)?.({ ok: r.ok, err: r.err ?? '' });
+      this.waiting.delete(r.id);
+    });
+    this.child.once('exit', () => {
+      for (const done of this.waiting.values()) done({ ok: false, err: 'probe agent exited' });
+      this.waiting.clear();
+      agents.delete(`${lab}/${node}`);
+    });
+  }
+  query(sql: string, timeoutS: number): Promise<{ ok: boolean; err: string }> {
+    const id = this.nextId++;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve({ ok: false, err: 'probe agent exited' });
+    return new Promise((resolve) => {
+      // The agent bounds each query itself; this only covers an agent that stopped answering.
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve({ ok: false, err: 'no answer from the probe agent' });
+      }, timeoutS * 2000 + 3000);
+      this.waiting.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      // Like psql with PGCONNECT_TIMEOUT and statement_timeout of timeoutS each.
+      this.child.stdin!.write(`${JSON.stringify({ id, sql, timeoutMs: timeoutS * 2000, options: `-c statement_timeout=${timeoutS * 1000}` })}\n`);
+    });
+  }
+  close(): void {
+    this.child.stdin!.end();
+  }
+}
+
+const agents = new Map<string, ProbeAgent>();
+process.once('exit', () => {
+  for (const a of agents.values()) a.close();
+});
+
+/** One statement through the storage VIP from `from` (default c1) on a fresh connection, without a process start. */
+export function probeSql(lab: string, sql: string, o: { from?: string; timeoutS?: number } = {}): Promise<{ ok: boolean; err: string }> {
+  const node = o.from ?? 'c1';
+  let agent = agents.get(`${lab}/${node}`);
+  if (agent === undefined) {
+    agent = new ProbeAgent(lab, node);
+    agents.set(`${lab}/${node}`, agent);
+  }
+  return agent.query(sql, o.timeoutS ?? 2);
 }
 
 /** Nodes whose eth0 carries `ip` right now. */
@@ -81,12 +149,14 @@ export class Writer {
     const end = monoMs() + 600_000;
     while (!this.stopped && monoMs() < end) {
       const id = this.next++;
-      const r = await psql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 1 });
+      const t0 = monoMs();
+      const r = await probeSql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 1 });
       if (r.ok) {
         this.acked.push(id);
         this.ackedAt.push(monoMs());
       } else this.failures.push(r.err.split('\n')[0] ?? '');
-      await sleep(r.ok ? 50 : 20);
+      // About ten writes a second while they succeed; a failed one is retried sooner.
+      await sleep(r.ok ? Math.max(20, 100 - (monoMs() - t0)) : 20);
     }
   }
   /** Whether `id` was sent by this writer (acknowledged or not: a failed INSERT may still have committed). */
@@ -124,7 +194,8 @@ export class InsertProbe {
   private next: number;
   private inFlight = new Set<Promise<void>>();
   private readonly done: Promise<void>;
-  constructor(private readonly lab: string, private readonly table: string, startId: number, private readonly o: { intervalMs?: number; maxInFlight?: number; boundMs?: number } = {}) {
+  /** client: 'wire' (in-process, from a probe agent in c1) or 'psql' (a process per INSERT, as before 2026-12-03). */
+  constructor(private readonly lab: string, private readonly table: string, startId: number, private readonly o: { intervalMs?: number; maxInFlight?: number; boundMs?: number; client?: 'wire' | 'psql' } = {}) {
     this.next = startId;
     this.done = this.loop();
   }
@@ -135,7 +206,8 @@ export class InsertProbe {
       if (this.inFlight.size < max) {
         const id = this.next++;
         const start = monoMs();
-        const p = psql(this.lab, `INSERT INTO ${this.table}(id) VALUES (${id})`, { timeoutS: 2 }).then((r) => {
+        const sql = `INSERT INTO ${this.table}(id) VALUES (${id})`;
+        const p = (this.o.client === 'psql' ? psql(this.lab, sql, { timeoutS: 2 }) : probeSql(this.lab, sql, { timeoutS: 2 })).then((r) => {
           this.attempts.push({ start, end: monoMs(), ok: r.ok });
         }, () => {
           this.attempts.push({ start, end: monoMs(), ok: false });
@@ -166,10 +238,10 @@ export class InsertProbe {
 }
 
 /** Time (monoMs) of the first successful INSERT through the VIP after now, probing with overlapping attempts every 100 ms. */
-export async function firstInsertAfter(lab: string, table: string, id: number, timeoutMs: number): Promise<number | undefined> {
+export async function firstInsertAfter(lab: string, table: string, id: number, timeoutMs: number, client: 'wire' | 'psql' = 'wire'): Promise<number | undefined> {
   const t0 = monoMs();
   // Ids far apart per call: overlapping attempts of one call must not collide with the next call's.
-  const probe = new InsertProbe(lab, table, id * 1000, { boundMs: timeoutMs });
+  const probe = new InsertProbe(lab, table, id * 1000, { boundMs: timeoutMs, client });
   try {
     while (monoMs() - t0 < timeoutMs) {
       const t = probe.firstOkAfter(t0);
