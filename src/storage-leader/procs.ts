@@ -71,21 +71,18 @@ export async function syncFs(path: string, timeoutMs: number): Promise<void> {
  */
 export async function findHolders(path: string): Promise<FoundProcess[]> {
   const selfMnt = await nsOf('self', 'mnt');
-  const found: FoundProcess[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid === process.pid || (await nsOf(pid, 'mnt')) !== selfMnt) continue;
+  const holds = async (pid: number): Promise<boolean> => {
+    if (pid === process.pid || (await nsOf(pid, 'mnt')) !== selfMnt) return false;
     const fds = (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).map((fd) => `fd/${fd}`);
-    let holds = false;
-    for (const link of ['cwd', 'root', ...fds]) {
-      const target = await readlink(`/proc/${pid}/${link}`).catch(() => undefined);
-      if (target !== undefined && isUnder(target, path)) {
-        holds = true;
-        break;
-      }
-    }
-    if (!holds) continue;
+    const targets = await Promise.all(['cwd', 'root', ...fds].map((link) => readlink(`/proc/${pid}/${link}`).catch(() => undefined)));
+    return targets.some((t) => t !== undefined && isUnder(t, path));
+  };
+  // Processes are looked at all at once: this runs while a volume stays busy, and /proc has hundreds of them.
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+  const holding = await Promise.all(pids.map(async (pid) => ((await holds(pid)) ? pid : undefined)));
+  const found: FoundProcess[] = [];
+  for (const pid of holding) {
+    if (pid === undefined) continue;
     const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0$/, '').split('\0');
     found.push({ pid, service: '', argv });
   }
