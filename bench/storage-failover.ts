@@ -9,7 +9,7 @@
 // With --ceph the volumes are RBD images of a real Ceph cluster in the lab (an OSD on each of two storage nodes,
 // mapped through rbd-fuse); --faults picks a subset (comma-separated: kill,partition,drain).
 // --probe wire (default) sends the INSERTs from one in-process client in c1, each on a fresh connection; --probe
-// psql starts a psql per INSERT, as the bench did before 2026-12-03 (ten process starts a second on the CPUs whose
+// psql starts a psql per INSERT, as the bench did until session 8 (ten process starts a second on the CPUs whose
 // switchover it times).
 // Usage: node --import tsx bench/storage-failover.ts [--trials 20] [--baseline-trials 3] [--budget-min 40] [--ceph] [--faults drain] [--probe wire|psql] [--keep-logs DIR]
 import { loadavg } from 'node:os';
@@ -28,7 +28,7 @@ import { breakdown } from './lib/storage-timeline.js';
 
 const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'baseline-trials': { type: 'string', default: '3' }, 'budget-min': { type: 'string', default: '40' }, name: { type: 'string', default: 'ycbsf' }, 'keep-logs': { type: 'string' }, ceph: { type: 'boolean', default: false }, faults: { type: 'string', default: 'kill,partition,drain' }, probe: { type: 'string', default: 'wire' } } });
 if (values.probe !== 'wire' && values.probe !== 'psql') throw new Error(`--probe: "${values.probe}" is neither wire nor psql`);
-/** wire: INSERTs from one in-process client in c1; psql: a psql process per INSERT (the probe before 2026-12-03). */
+/** wire: INSERTs from one in-process client in c1; psql: a psql process per INSERT (the probe until session 8). */
 const client: 'wire' | 'psql' = values.probe;
 const trials = Math.max(1, Math.min(100, Number(values.trials)));
 const baseTrials = Math.max(0, Math.min(20, Number(values['baseline-trials'])));

@@ -194,7 +194,7 @@ export class InsertProbe {
   private next: number;
   private inFlight = new Set<Promise<void>>();
   private readonly done: Promise<void>;
-  /** client: 'wire' (in-process, from a probe agent in c1) or 'psql' (a process per INSERT, as before 2026-12-03). */
+  /** client: 'wire' (in-process, from a probe agent in c1) or 'psql' (a process per INSERT, the probe until session 8). */
   constructor(private readonly lab: string, private readonly table: string, startId: number, private readonly o: { intervalMs?: number; maxInFlight?: number; boundMs?: number; client?: 'wire' | 'psql' } = {}) {
     this.next = startId;
     this.done = this.loop();
