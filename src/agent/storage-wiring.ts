@@ -21,6 +21,7 @@ import { keySuffix, keys, prefixes } from '../state/keys.js';
 import { defaultConfig, type Check, type ClusterConfig } from '../state/schema.js';
 import { createStorageLeaderRole, type StorageLeaderRole } from '../storage-leader/role.js';
 import { EtcdVolumeLedger } from '../storage-leader/ledger.js';
+import { withTimeout } from '../storage-leader/teardown.js';
 import type { StatefulService, StorageLeaderDeps, VolumeLedger, VolumeServices } from '../storage-leader/types.js';
 import { LoopDriver } from '../storage/loop.js';
 import { RbdDriver } from '../storage/rbd.js';
@@ -62,6 +63,8 @@ export async function mayTakeOverStorage(state: StateClient, node: { hostname: s
 
 /** How often a node that does not lead storage checks that nothing of the role runs on it. */
 export const FOLLOW_INTERVAL_MS = 2000;
+/** How long a takeover waits for a follow pass under way to end before it gives up (the election then resigns). */
+export const FOLLOW_WAIT_MS = 10_000;
 /** How often every node that can lead storage checks the storage backend's peers (Ceph: the OSDs). */
 export const PEER_CHECK_INTERVAL_MS = 1000;
 
@@ -296,7 +299,9 @@ export class StorageRole implements LedRole {
 
   async lead(token: number, signal: AbortSignal): Promise<void> {
     this.busy = true;
-    await this.following;
+    // A follow pass stuck for good (its every step is bounded, but a read of /proc can hang on a process stuck
+    // in I/O) must not keep this node holding the leadership without serving: fail, so the election resigns.
+    await withTimeout(this.following, FOLLOW_WAIT_MS, 'the follow pass before this takeover');
     await (await this.role()).lead(token, signal);
   }
 
