@@ -50,18 +50,20 @@ export async function hasVip(iface: string, cidr: string, runner: CommandRunner 
   return (await vipPrefixOn(iface, splitVip(cidr).ip, runner)) !== undefined;
 }
 
-/** Adds the VIP unless present, then announces it with one gratuitous ARP. Idempotent. */
+const ALREADY_THERE = /File exists|Address already assigned/i;
+
+/**
+ * Adds the VIP unless present, then announces it with one gratuitous ARP. Idempotent. One command, no look
+ * first: a takeover's last step waits on it. The same address with the same prefix is refused ("Error: ipv4:
+ * Address already assigned." from iproute2 6.1 with Debian 12's kernel; "RTNETLINK answers: File exists" from
+ * older ones); a copy with another prefix can only be a crashed run's, and clearStaleVip removes that at start.
+ */
 export async function addVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<AddVipResult> {
   const v = splitVip(cidr);
-  let changed = false;
-  if ((await vipPrefixOn(iface, v.ip, runner)) === undefined) {
-    const res = await runner('ip', ['addr', 'add', v.cidr, 'dev', iface], { allowFailure: true });
-    // "File exists": someone added it between our look and our add; the end state is what we want.
-    if (res.code !== 0 && !/File exists/i.test(res.stderr)) throw new Error(`ip addr add ${v.cidr} dev ${iface}: ${res.stderr.trim()}`);
-    changed = res.code === 0;
-  }
+  const res = await runner('ip', ['addr', 'add', v.cidr, 'dev', iface], { allowFailure: true });
+  if (res.code !== 0 && !ALREADY_THERE.test(res.stderr)) throw new Error(`ip addr add ${v.cidr} dev ${iface}: ${res.stderr.trim()}`);
   const arp = await gratuitousArp(iface, v.ip, runner);
-  return { changed, ...arp };
+  return { changed: res.code === 0, ...arp };
 }
 
 /** Removes the VIP (whatever prefix it carries) if present. Idempotent; returns whether anything changed. */
