@@ -1,3 +1,5 @@
+import { YcError } from './errors.js';
+
 /** Sleeps; rejects with the signal's reason when aborted, so loops stop promptly on shutdown. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -49,4 +51,19 @@ export async function waitFor<T>(
     }
     await sleep(opts.intervalMs ?? 50, opts.signal);
   }
+}
+
+/**
+ * `p`, or a TIMEOUT rejection after `ms`. What `p` still does afterwards is not waited for, and a rejection it
+ * ends with then is swallowed (it would otherwise be an unhandled rejection, which ends the process).
+ */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new YcError('TIMEOUT', `${what} took longer than ${Math.round(ms)} ms`)), Math.max(1, ms));
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -4,9 +4,10 @@ import { createConnection } from 'node:net';
 
 export type PingResult = 'ready' | 'rejecting' | 'no-response';
 
-/** Protocol 3.0 StartupMessage for the given user and database. */
-export function startupMessage(user: string, database: string): Buffer {
-  const body = Buffer.from(`user\0${user}\0database\0${database}\0\0`, 'utf8');
+/** Protocol 3.0 StartupMessage for the given user and database, and any further run-time parameters. */
+export function startupMessage(user: string, database: string, params: Record<string, string> = {}): Buffer {
+  const extra = Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('');
+  const body = Buffer.from(`user\0${user}\0database\0${database}\0${extra}\0`, 'utf8');
   const msg = Buffer.alloc(8 + body.length);
   msg.writeInt32BE(msg.length, 0);
   msg.writeInt32BE(196608, 4);

@@ -1,7 +1,7 @@
 import type { Watcher } from 'etcd3';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { monoMs, sleep } from '../lib/time.js';
+import { monoMs, sleep, withTimeout } from '../lib/time.js';
 import type { StateClient } from './client.js';
 import { decodeValue, encodeValue } from './codec.js';
 import { keys } from './keys.js';
@@ -52,17 +52,6 @@ const FOLLOWER_RECHECK_MS = 500;
  * A txn given up on that did commit only leaves a key whose lease nobody keeps alive: it expires in one TTL.
  */
 const CAMPAIGN_CALL_MS = 1000;
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  p.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /**
  * One election over a single etcd key held by a lease. The leader keeps its own deadline
@@ -224,7 +213,7 @@ export class Election {
 
   private async tryAcquire(): Promise<boolean> {
     const def = keys.leader(this.o.election);
-    const raw = await within(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
+    const raw = await withTimeout(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
     if (raw !== null) {
       this.currentLeader = decodeValue(def, def.key, raw);
       return false;
@@ -234,18 +223,18 @@ export class Election {
     if (yieldMs > 0) {
       await sleep(yieldMs);
       if (!this.running || this.paused) return false;
-      const again = await within(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
+      const again = await withTimeout(this.o.state.etcd.get(def.key).string(), CAMPAIGN_CALL_MS, 'reading the leader key');
       if (again !== null) {
         this.currentLeader = decodeValue(def, def.key, again);
         return false;
       }
     }
     const sentAt = monoMs();
-    const grant = await within(this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }), CAMPAIGN_CALL_MS, 'granting a lease');
+    const grant = await withTimeout(this.o.state.etcd.leaseClient.leaseGrant({ TTL: String(this.o.ttlSeconds) }), CAMPAIGN_CALL_MS, 'granting a lease');
     const leaseId = grant.ID;
     const value: LeaderValue = { node: this.o.node, since: new Date().toISOString() };
     // Create revision 0: the key does not exist.
-    const res = await within(this.putLeaderKey(0, value, leaseId), CAMPAIGN_CALL_MS, 'writing the leader key');
+    const res = await withTimeout(this.putLeaderKey(0, value, leaseId), CAMPAIGN_CALL_MS, 'writing the leader key');
     if (!res.succeeded) {
       void this.o.state.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
       return false;
@@ -327,7 +316,7 @@ export class Election {
     const leaseId = this.leaseId;
     if (leaseId === undefined) return;
     const value: LeaderValue = { node: this.o.node, since: this.currentLeader?.node === this.o.node ? this.currentLeader.since : new Date().toISOString(), handingOver: true };
-    within(this.putLeaderKey(this.token, value, leaseId), CAMPAIGN_CALL_MS, 'announcing the handover').catch((err: unknown) => this.o.logger.debug('could not announce the handover', { election: this.o.election, error: errorMessage(err) }));
+    withTimeout(this.putLeaderKey(this.token, value, leaseId), CAMPAIGN_CALL_MS, 'announcing the handover').catch((err: unknown) => this.o.logger.debug('could not announce the handover', { election: this.o.election, error: errorMessage(err) }));
   }
 
   /** Puts the leader key with the lease, only if the key's create revision is `createRevision` (0: no key). */
@@ -382,7 +371,7 @@ async function revokeLease(state: StateClient, leaseId: string, logger: Logger):
   for (let i = 0; i < tries; i++) {
     const member = state.keepaliveClient();
     try {
-      await within(member.client.leaseClient.leaseRevoke({ ID: leaseId }), 1000, 'revoking the lease');
+      await withTimeout(member.client.leaseClient.leaseRevoke({ ID: leaseId }), 1000, 'revoking the lease');
       return;
     } catch (err) {
       // Gone already (expired or revoked by an earlier try whose answer was lost): nothing left to do.

@@ -1,7 +1,7 @@
-import { YcError, errorMessage } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Supervised } from '../lib/supervisor.js';
-import { monoMs, sleep } from '../lib/time.js';
+import { monoMs, sleep, withTimeout } from '../lib/time.js';
 import type { LockHolder, VolumeDriver, VolumeSpec } from '../storage/driver.js';
 import type { Timeline } from './timeline.js';
 import type { ProcessOps, VipOps } from './types.js';
@@ -51,20 +51,6 @@ const ABORT_MS = 1000;
 /** Splits the stepDown budget: how long services may take to stop gracefully before SIGKILL. */
 export const serviceStopMs = (budgetMs: number): number => Math.floor(budgetMs * 0.5);
 
-export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new YcError('TIMEOUT', `${what} took longer than ${Math.round(ms)} ms`)), Math.max(1, ms));
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Ordered, bounded release: VIP off; services stopped gracefully (SIGKILL only when their share of the budget
  * runs out); then per volume unmount (a few retries), unmap, unlock. A volume that stays mounted keeps its map and
@@ -102,8 +88,8 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
     }
   }
 
-  /** The volumes' I/O was aborted to let the services die. */
-  let aborted = false;
+  /** Volumes whose I/O was aborted to let the services die. */
+  let aborted: HeldVolume[] = [];
   if (held.services.length > 0) {
     const services = held.services;
     const stopAll = Promise.all(services.map((s) => step(`stop ${s.spec.name}`, () => s.stop(serviceStopMs(env.budgetMs)))));
@@ -114,15 +100,14 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
       // Still running after SIGKILL: stuck in I/O to a volume that does not answer (a node cut off from Ceph).
       // Aborting the volumes' I/O is what lets them die; waiting would keep them past the lease.
       log.error('services did not stop in time; aborting volume I/O', { reason, error: errorMessage(err) });
-      const mapped = held.volumes.filter((v) => v.mapping !== 'none');
-      aborted = mapped.length > 0;
-      await Promise.all(mapped.map((v) => step(`abort ${v.spec.name}`, () => withTimeout(env.driver.abort(v.spec.name), ABORT_MS, `aborting ${v.spec.name}`)).catch((e: unknown) => {
+      aborted = held.volumes.filter((v) => v.mapping !== 'none');
+      await Promise.all(aborted.map((v) => step(`abort ${v.spec.name}`, () => withTimeout(env.driver.abort(v.spec.name), ABORT_MS, `aborting ${v.spec.name}`)).catch((e: unknown) => {
         log.error('abort failed', { volume: v.spec.name, error: errorMessage(e) });
       })));
       try {
         await withTimeout(stopAll, ABORT_MS, 'stopping services after the volumes were aborted');
         held.services = [];
-        log.warn('services stopped once their volumes were aborted', { reason, volumes: mapped.map((v) => v.spec.name) });
+        log.warn('services stopped once their volumes were aborted', { reason, volumes: aborted.map((v) => v.spec.name) });
       } catch (again) {
         clean = false;
         env.alarm('storage-teardown', `services did not stop, even with their volumes aborted: ${errorMessage(again)}`);
@@ -130,11 +115,11 @@ export async function teardown(held: Held, env: TeardownEnv, reason: string): Pr
     }
   }
 
-  if (aborted && !env.handover) {
+  if (aborted.length > 0 && !env.handover) {
     // Forced, and past the budget: nothing can write through an aborted volume any more, and the unmount of a
     // file system that lost its device took 400-700 ms on a loaded node, all of it past the margin. The follow
     // pass releases the volumes within seconds; the next leader breaks the lock with fencing meanwhile.
-    env.alarm('storage-teardown', `volumes ${held.volumes.filter((v) => v.mapping !== 'none').map((v) => v.spec.name).join(', ')} were aborted (their storage did not answer); unmount, unmap and unlock are retried while following`);
+    env.alarm('storage-teardown', `volumes ${aborted.map((v) => v.spec.name).join(', ')} were aborted (their storage did not answer); unmount, unmap and unlock are retried while following`);
     log.info('storage released', { reason, clean: false, aborted: true, ms: monoMs() - t0 });
     return false;
   }

@@ -72,16 +72,7 @@ export function pgQuery(t: PgTarget, sql: string, timeoutMs: number, options?: s
       else resolve();
     };
     const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    sock.once('connect', () => {
-      const startup = startupMessage(t.user, t.database);
-      if (options === undefined) return void sock.write(startup);
-      // The startup packet's parameters end with an empty name: insert "options" before it.
-      const params = Buffer.concat([startup.subarray(8, startup.length - 1), cstr('options'), cstr(options), Buffer.from([0])]);
-      const msg = Buffer.alloc(8);
-      msg.writeInt32BE(8 + params.length, 0);
-      msg.writeInt32BE(196608, 4);
-      sock.write(Buffer.concat([msg, params]));
-    });
+    sock.once('connect', () => sock.write(startupMessage(t.user, t.database, options === undefined ? {} : { options })));
     const onMessage = (type: string, body: Buffer): void => {
       if (type === 'E') {
         failed = errorText(body);
