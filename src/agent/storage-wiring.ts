@@ -269,6 +269,7 @@ export class StorageRole implements LedRole {
       // Without it an abort still works, only slower: not a reason to keep the role from starting.
       await this.deps.driver.start?.().catch((err: unknown) => this.ctx.logger.warn('volume driver set-up failed', { error: errorMessage(err) }));
       this.inner = createStorageLeaderRole(this.ctx, this.deps);
+      if (this.leader !== undefined) this.inner.onNewLeader(this.leader.node);
       return this.inner;
     })().finally(() => {
       this.loading = undefined;
@@ -305,8 +306,12 @@ export class StorageRole implements LedRole {
   }
 
   onNewLeader(node: string | undefined, info?: { handingOver: boolean }): void {
+    this.leader = { node };
     this.inner?.onNewLeader(node, info);
   }
+
+  /** The last leader announced, kept for an inner role built after the announcement. */
+  private leader: { node: string | undefined } | undefined;
 
   async stepDown(reason: string, how?: StepDownKind): Promise<void> {
     try {

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { run, type ExecResult } from '../lib/exec.js';
 import { badInput } from '../lib/errors.js';
 import { parseCidr } from '../lib/net.js';
@@ -46,8 +47,14 @@ export async function vipPrefixOn(iface: string, ip: string, runner: CommandRunn
   return undefined;
 }
 
-export async function hasVip(iface: string, cidr: string, runner: CommandRunner = defaultRunner): Promise<boolean> {
-  return (await vipPrefixOn(iface, splitVip(cidr).ip, runner)) !== undefined;
+/**
+ * Whether iface carries the VIP's address, with any prefix. Asked in-process (getifaddrs), not with `ip`: every
+ * node that could lead storage asks every two seconds, and a process start each time was most of an idle agent's
+ * CPU on a small machine.
+ */
+export function hasVip(iface: string, cidr: string): boolean {
+  const { ip } = splitVip(cidr);
+  return (networkInterfaces()[iface] ?? []).some((a) => a.family === 'IPv4' && a.address === ip);
 }
 
 const ALREADY_THERE = /File exists|Address already assigned/i;

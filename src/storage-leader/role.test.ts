@@ -420,6 +420,53 @@ test('the handover went to another node: what was got ready is dropped; a node t
   assert.ok(!no.journal.some((l) => l.startsWith('prepare')), no.journal.join('\n'));
 });
 
+test('a node that would take over keeps its volumes on standby: through a leader change, into its takeover; one that would not, drops them', async (t) => {
+  let may = true;
+  const r = rig({ a: () => [sleeper('svc-a')] }, { mayTakeOver: () => Promise.resolve(may) });
+  t.after(r.cleanup);
+  r.role.onNewLeader('n2');
+  await r.role.follow(); // the first pass only drops what an earlier run of the agent left
+  await r.role.follow();
+  await settle();
+  assert.deepEqual([...r.driver.warm].sort(), ['a', 'b']);
+  assert.deepEqual([...r.driver.warmMode.values()], ['standby', 'standby']);
+  r.role.onNewLeader('n3');
+  await r.role.follow();
+  await settle();
+  assert.ok(!r.journal.some((l) => l.startsWith('unprepare')), `a leader change drops nothing on standby: ${r.journal.join(', ')}`);
+  await r.role.lead(9, new AbortController().signal);
+  assert.ok(r.journal.includes('map a (warm)') && r.journal.includes('map b (warm)'), r.journal.join('\n'));
+  await r.role.stepDown('test');
+
+  r.role.onNewLeader('n2');
+  await r.role.follow();
+  await settle();
+  assert.deepEqual([...r.driver.warm].sort(), ['a', 'b'], 'standby again after leading');
+  may = false;
+  r.role.onNewLeader('n3');
+  await r.role.follow();
+  await settle();
+  assert.equal(r.driver.warm.size, 0, 'a node that would not take over keeps nothing ready');
+});
+
+test('a handover after standby opens the volumes further; if it goes elsewhere, standby resumes', async (t) => {
+  const r = rig({});
+  t.after(r.cleanup);
+  r.role.onNewLeader('n2');
+  await r.role.follow();
+  await r.role.follow();
+  await settle();
+  r.role.onNewLeader('n2', { handingOver: true });
+  await settle();
+  assert.deepEqual([...r.driver.warmMode.values()], ['handover', 'handover']);
+  r.role.onNewLeader('n3');
+  await settle();
+  assert.equal(r.driver.warm.size, 0, 'what a handover opened may be fenced by the new leader: dropped');
+  await r.role.follow();
+  await settle();
+  assert.deepEqual([...r.driver.warmMode.values()], ['standby', 'standby']);
+});
+
 test('a voluntary stepDown flushes (service hook, syncfs) while the VIP is still up; a forced one does not', async (t) => {
   const hooked: string[] = [];
   const svc = (name: string): ServiceSpec => ({ ...sleeper(name), beforeHandover: () => (hooked.push(name), r.journal.push(`hook ${name}`), Promise.resolve()) });

@@ -15,7 +15,7 @@ import { WarmVolumes } from './warm.js';
 import { serviceStopMs, teardown, type Held, type HeldVolume, type TeardownEnv } from './teardown.js';
 import { isUnavailable, type MountedVolume, type StorageLeaderDeps, type UnavailableService, type VipOps } from './types.js';
 
-const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => removeVip(i, c), has: (i, c) => hasVip(i, c) };
+const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => removeVip(i, c), has: (i, c) => Promise.resolve(hasVip(i, c)) };
 
 /** How often lead() looks at its services' health flags while taking over (a read of in-memory state). */
 const HEALTH_POLL_MS = 10;
@@ -50,8 +50,10 @@ export class StorageLeaderRole implements LedRole {
   /** A takeover still running after its term ended (stuck in a step, e.g. I/O on an unreachable volume). */
   private takingOver = false;
   private releasing: Promise<unknown> = Promise.resolve();
-  /** Volumes got ready while the leader handed over to this node. */
+  /** Volumes kept ready for a takeover here. */
   private readonly warm: WarmVolumes;
+  /** The storage leader as last announced (this node or another; undefined while there is none). */
+  private leader: string | undefined;
 
   constructor(private readonly ctx: RoleContext, private readonly deps: StorageLeaderDeps) {
     this.log = ctx.logger.child({ role: 'storage-leader' });
@@ -359,7 +361,7 @@ export class StorageLeaderRole implements LedRole {
   async follow(): Promise<void> {
     // A takeover still in flight owns its mounts and processes: they are not strays.
     if (this.current || this.takingOver) return;
-    await this.warm.check();
+    await this.warm.check(this.leader);
     if (this.leftover) {
       const clean = await this.release(this.leftover, 'retrying release while following');
       // What is still held is this node's own, named by the storage-teardown alarm: not a split brain.
@@ -419,9 +421,10 @@ export class StorageLeaderRole implements LedRole {
    * while the problem does, without a node that has moved on staying red for minutes.
    */
   onNewLeader(node: string | undefined, info?: { handingOver: boolean }): void {
+    this.leader = node;
     if (node !== undefined && node !== this.ctx.node.hostname) {
-      // The leader hands over: start what can start before the lock is ours (rbd-fuse), so that a takeover here
-      // begins at the loop device. Reads nothing from the volumes; a lock break drops it before fencing.
+      // The leader hands over: get further ready than standby (rbd-fuse opens the image), so that a takeover
+      // here begins at the loop device. Writes nothing to the volumes; a lock break drops it before fencing.
       if (info?.handingOver) this.warm.warmUp(node);
       else this.warm.leaderChanged(node);
     }

@@ -5,7 +5,7 @@ import type { AddVipResult } from '../services/vip.js';
 import type { AgentConfig } from '../agent/config.js';
 import type { StateClient } from '../state/client.js';
 import type { NodeRecord } from '../state/schema.js';
-import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from '../storage/driver.js';
+import type { LockHolder, PrepareMode, VolumeDriver, VolumeSpec, VolumeStatus } from '../storage/driver.js';
 import type { VolumeRecord } from '../state/schema.js';
 import type { FoundProcess, ProcessOps, VipOps, VolumeLedger } from './types.js';
 
@@ -46,9 +46,13 @@ export class FakeDriver implements VolumeDriver {
   }
   /** Volumes prepared (warm) and not yet used by a map nor dropped. */
   readonly warm = new Set<string>();
-  prepare(name: string): Promise<boolean> {
-    this.journal.push(`prepare ${name}`);
+  /** The mode each warm volume was last got ready in. */
+  readonly warmMode = new Map<string, PrepareMode>();
+  prepare(name: string, mode: PrepareMode): Promise<boolean> {
+    if (this.warm.has(name) && (this.warmMode.get(name) === mode || mode === 'standby')) return Promise.resolve(false);
+    this.journal.push(`prepare ${name} ${mode}`);
     this.warm.add(name);
+    this.warmMode.set(name, mode);
     return Promise.resolve(true);
   }
   unprepare(name: string): Promise<boolean> {

@@ -9,6 +9,9 @@ export interface VolumeSpec {
   fsType: 'xfs' | 'ext4';
 }
 
+/** How far prepare goes: see VolumeDriver.prepare. */
+export type PrepareMode = 'standby' | 'handover';
+
 /** Who holds a volume: the node and the fencing token of its leadership. */
 export interface LockHolder {
   node: string;
@@ -64,11 +67,13 @@ export interface VolumeDriver {
    */
   checkPeers?(): Promise<string[]>;
   /**
-   * Optional. Gets a volume ready to map without taking it: what can start before the lock is ours and reads
-   * nothing (rbd-fuse: the daemon, not the loop device). Called while the leader hands over; a later map uses it.
-   * Returns whether it started something.
+   * Optional. Gets a volume ready to map without taking it: what can start before the lock is ours and writes
+   * nothing (rbd-fuse: the daemon, not the loop device); a later map uses it. Idempotent, and it restarts what
+   * has died. 'standby': kept by a node that could take over at any time, so it must not touch the volume (a
+   * lock break by another node then leaves it usable). 'handover': the leader releases the volume cleanly, so it
+   * may also open it (a lock break drops it before fencing). Returns whether it started or opened something.
    */
-  prepare?(name: string): Promise<boolean>;
+  prepare?(name: string, mode: PrepareMode): Promise<boolean>;
   /** Optional. Drops what prepare started, if map has not used it; returns whether there was anything. */
   unprepare?(name: string): Promise<boolean>;
   /** Formats only when the device carries no file system; returns whether it formatted. */

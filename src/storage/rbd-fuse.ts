@@ -2,13 +2,13 @@
 // The state of one mapping (rbd-fuse PID, mount dir, loop device, lock token) is kept in a small JSON file
 // in the node's run directory, so an agent restart can still unmap what it mapped.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import { readMountTable, type MountEntry } from '../lib/mountinfo.js';
-import { sleep, waitFor } from '../lib/time.js';
+import { sleep, waitFor, withTimeout } from '../lib/time.js';
 import { isMountPoint, loopAttachRecorded, loopBackingFile, loopDetach } from './blockdev.js';
 import type { CephCli } from './ceph-cli.js';
 import { writeAtomic } from './loop-files.js';
@@ -18,6 +18,11 @@ export interface FuseMapping {
   fuseDir: string;
   device: string;
   token: number;
+  /**
+   * Whether rbd-fuse has opened the image (and so watches it: a lock break's fence blocklists it). False only for
+   * a warm start that has looked at nothing but the directory; a record without it counts as opened.
+   */
+  opened?: boolean;
 }
 
 const recordPath = (runDir: string, name: string): string => join(runDir, `${name}.map.json`);
@@ -46,10 +51,17 @@ export async function mapWithFuse(cli: CephCli, runDir: string, pool: string, na
 /** A started rbd-fuse that exposes the image but has no loop device yet (token 0: nobody's lock yet). */
 export const isWarm = (m: FuseMapping): boolean => m.device === '' && m.token === 0;
 
+/** rbd-fuse gives up connecting after this long (Ceph's default is 300 s), so a wait for it ends too. */
+const FUSE_CONNECT_TIMEOUT_S = 15;
+/** How long a start waits for rbd-fuse to list the image: its connect bound and some. */
+const FUSE_READY_MS = 20_000;
+
 /**
- * Starts rbd-fuse for one image and waits until it exposes the image; recorded with no device. A warm start
- * (token 0) is what a candidate does while the leader hands over: it reads nothing, and opening the file later
- * (the loop attach) drops any page cache FUSE kept of it.
+ * Starts rbd-fuse for one image and waits until it lists the image; recorded with no device. Only the directory
+ * is read: rbd-fuse opens an image (and registers a watch on it, which a lock break's fence blocklists) at its
+ * first stat or open, so a warm start (token 0) that a candidate keeps beside a live leader is no client of the
+ * image yet, and another node's fence leaves it usable. The loop attach opens it later; opening it drops any
+ * page cache FUSE kept of it.
  */
 export async function startFuse(cli: CephCli, runDir: string, pool: string, name: string, token: number): Promise<FuseMapping> {
   const fuseDir = join(runDir, `fuse-${name}`);
@@ -58,19 +70,20 @@ export async function startFuse(cli: CephCli, runDir: string, pool: string, name
   const child = spawn('rbd-fuse', ['-f', '-c', cli.opts.conf, '-p', pool, '-r', name, fuseDir], {
     stdio: 'ignore',
     detached: true,
-    env: { ...process.env, CEPH_ARGS: [...cli.identityArgs(), '--rbd_cache=false'].join(' ') },
+    env: { ...process.env, CEPH_ARGS: [...cli.identityArgs(), '--rbd_cache=false', `--client_mount_timeout=${FUSE_CONNECT_TIMEOUT_S}`].join(' ') },
   });
   child.on('error', () => undefined);
   child.unref();
   if (child.pid === undefined) throw new YcError('UNAVAILABLE', 'cannot start rbd-fuse');
-  const m: FuseMapping = { pid: child.pid, fuseDir, device: '', token };
+  const m: FuseMapping = { pid: child.pid, fuseDir, device: '', token, opened: false };
   await writeAtomic(recordPath(runDir, name), JSON.stringify(m));
   try {
-    const file = join(fuseDir, name);
-    await waitFor(`rbd-fuse to expose ${pool}/${name}`, () => {
+    // Asynchronous: a listing waits while rbd-fuse connects, and must not hold up the agent's event loop. One at
+    // a time, and bounded as a whole: a hung one ends when rbd-fuse is stopped (its connection is then gone).
+    await withTimeout(waitFor(`rbd-fuse to list ${pool}/${name}`, async () => {
       if (!fuseAlive(m)) throw new YcError('UNAVAILABLE', `rbd-fuse for ${pool}/${name} exited`);
-      return existsSync(file) ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 10 });
+      return (await readdir(fuseDir)).includes(name) ? true : undefined;
+    }, { timeoutMs: FUSE_READY_MS, intervalMs: 10 }), FUSE_READY_MS + 1000, `rbd-fuse to list ${pool}/${name}`);
     return m;
   } catch (err) {
     await unmapFuse(runDir, name);
@@ -78,9 +91,19 @@ export async function startFuse(cli: CephCli, runDir: string, pool: string, name
   }
 }
 
+/** Opens the image in a warm rbd-fuse ahead of its map (a handover: nobody will fence it), and records that. */
+export async function openWarm(runDir: string, name: string, m: FuseMapping): Promise<FuseMapping> {
+  const opened = { ...m, opened: true };
+  // Recorded first: from the stat on, rbd-fuse may be a watcher, and a fence must know to drop it.
+  await writeAtomic(recordPath(runDir, name), JSON.stringify(opened));
+  await withTimeout(stat(join(m.fuseDir, name)), FUSE_READY_MS, `rbd-fuse to open ${name}`);
+  return opened;
+}
+
 /** Attaches a loop device to a started rbd-fuse's image file, recorded with the lock's token. */
 export async function attachLoop(runDir: string, name: string, started: FuseMapping, token = started.token): Promise<FuseMapping> {
-  const m = { ...started, token };
+  // The attach opens the image: from here on this rbd-fuse watches it.
+  const m = { ...started, token, opened: true };
   try {
     m.device = await loopAttachRecorded(join(m.fuseDir, name), async (device) => {
       await writeAtomic(recordPath(runDir, name), JSON.stringify({ ...m, device }));

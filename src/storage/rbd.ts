@@ -14,8 +14,8 @@ import { YcError, isYcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
 import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
-import type { LockHolder, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
-import { abortFuse, attachLoop, ensureFusectl, fuseAlive, isOurLoop, isWarm, mapWithFuse, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
+import type { LockHolder, PrepareMode, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
+import { abortFuse, attachLoop, ensureFusectl, fuseAlive, isOurLoop, isWarm, mapWithFuse, openWarm, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
 import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
@@ -114,8 +114,9 @@ export class RbdDriver implements VolumeDriver {
       if (cur === undefined || cur.token >= holder.token || !opts.breakStale) {
         throw new YcError('CONFLICT', `volume ${name} is locked by ${cur ? `${cur.node} (token ${cur.token})` : `"${other.id}"`}`, { detail: { holder: cur } });
       }
-      // Fencing blocklists every client that has the image open, our own warm rbd-fuse too: drop it first.
-      await this.unprepare(name);
+      // Fencing blocklists every client that has the image open: our own warm rbd-fuse too, if a handover's
+      // warm-up opened it. One kept on standby has not, and stays, so that the map below starts from it.
+      if (await this.warmOpened(name)) await this.unprepare(name);
       await this.fence(name, locks);
     }
     // Lost a race with another taker (EBUSY/EEXIST): CONFLICT, the lock is theirs.
@@ -139,11 +140,18 @@ export class RbdDriver implements VolumeDriver {
     return this.serial(name, async () => {
       const m = await readMapping(this.opts.runDir, name);
       if (m !== undefined && m.token === holder.token && m.device !== '' && fuseAlive(m) && isOurLoop(m, name)) return m.device;
-      // Started while the last leader handed over, by this run of the agent; the lock taken since was free, and
-      // the fence of a lock break drops it first, so nobody has blocklisted it.
+      // Started warm by this run of the agent: either it never opened the image (standby), so no fence named it,
+      // or a handover's warm-up opened it and our own lock break dropped it before fencing, so nobody has
+      // blocklisted it. Another node's fence since then drops an opened one too (the role cools it down).
       const warm = m !== undefined && isWarm(m) && this.warmedHere.has(name) && fuseAlive(m);
       this.warmedHere.delete(name);
-      if (warm) return (await attachLoop(this.opts.runDir, name, m, holder.token)).device;
+      if (warm) {
+        try {
+          return (await attachLoop(this.opts.runDir, name, m, holder.token)).device;
+        } catch {
+          // A warm rbd-fuse kept for long may have lost its cluster: a fresh one costs only the time saved.
+        }
+      }
       // A mapping from an older term may belong to a blocklisted client: start afresh.
       await unmapFuse(this.opts.runDir, name);
       return (await mapWithFuse(this.cli, this.opts.runDir, this.opts.pool, name, holder.token)).device;
@@ -168,15 +176,33 @@ export class RbdDriver implements VolumeDriver {
     return next;
   }
 
-  prepare(name: string): Promise<boolean> {
+  prepare(name: string, mode: PrepareMode): Promise<boolean> {
     checkVolumeName(name);
     if (this.kernel) return Promise.resolve(false);
     return this.serial(name, async () => {
-      if ((await readMapping(this.opts.runDir, name)) !== undefined) return false;
-      await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
-      this.warmedHere.add(name);
-      return true;
+      let m = await readMapping(this.opts.runDir, name);
+      // Mapped (a term of this node's, or one a map is about to use): not ours to touch here.
+      if (m !== undefined && !isWarm(m)) return false;
+      let started = false;
+      if (m === undefined || !fuseAlive(m) || !this.warmedHere.has(name)) {
+        // Died, or left by an earlier run of the agent (which may have opened it and been fenced since).
+        if (m !== undefined) await unmapFuse(this.opts.runDir, name);
+        m = await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
+        this.warmedHere.add(name);
+        started = true;
+      }
+      if (mode === 'handover' && m.opened === false) {
+        await openWarm(this.opts.runDir, name, m);
+        return true;
+      }
+      return started;
     });
+  }
+
+  /** Whether a warm rbd-fuse has (or may have) opened the image, and so would be blocklisted by a fence. */
+  private async warmOpened(name: string): Promise<boolean> {
+    const m = await readMapping(this.opts.runDir, name);
+    return m !== undefined && isWarm(m) && m.opened !== false;
   }
 
   unprepare(name: string): Promise<boolean> {

@@ -90,21 +90,25 @@ test('VIP add/remove/clear are idempotent and announce with gratuitous ARP (insi
   ipn('addr', 'add', '10.99.0.100/32', 'dev', 'ycv0'); // a stale VIP from a "crashed" run, with another prefix
 
   const out = (await inNamespace(ns, `
+    out.push(v.hasVip('ycv0', '10.99.0.100/24'));
     out.push(await v.clearStaleVip('ycv0', '10.99.0.100/24'));
+    out.push(v.hasVip('ycv0', '10.99.0.100/24'));
     out.push(await v.clearStaleVip('ycv0', '10.99.0.100/24'));
     out.push(await v.addVip('ycv0', '10.99.0.100/24'));
     out.push(await v.addVip('ycv0', '10.99.0.100/24'));
     out.push(await v.hasVip('ycv0', '10.99.0.100/24'));
   `)) as unknown[];
-  assert.deepEqual(out, [true, false, { changed: true, arp: 'iputils-arping' }, { changed: false, arp: 'iputils-arping' }, true]);
+  assert.deepEqual(out, [true, true, false, false, { changed: true, arp: 'iputils-arping' }, { changed: false, arp: 'iputils-arping' }, true]);
   assert.match(ipn('-4', 'addr', 'show', 'dev', 'ycv0'), /inet 10\.99\.0\.100\/24/);
   assert.doesNotMatch(execFileSync('ip', ['-4', 'addr']).toString(), /10\.99\.0\.100/, 'the host namespace is untouched');
 
   const removed = (await inNamespace(ns, `
     out.push(await v.removeVip('ycv0', '10.99.0.100/24'));
     out.push(await v.removeVip('ycv0', '10.99.0.100/24'));
+    out.push(v.hasVip('ycv0', '10.99.0.100/24'));
+    out.push(v.hasVip('ycv0', '10.99.0.11/24'));
   `)) as unknown[];
-  assert.deepEqual(removed, [true, false]);
+  assert.deepEqual(removed, [true, false, false, true]);
   assert.doesNotMatch(ipn('-4', 'addr', 'show', 'dev', 'ycv0'), /10\.99\.0\.100/);
   assert.match(ipn('-4', 'addr', 'show', 'dev', 'ycv0'), /10\.99\.0\.11\/24/, 'the node address stays');
 });

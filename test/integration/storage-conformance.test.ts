@@ -17,6 +17,8 @@ interface Fixture {
   /** A driver as seen from one node; every node shares the same backend. */
   driver(node: string): VolumeDriver;
   spec(name: string): VolumeSpec;
+  /** The backend's clients of a volume, where it has such (RBD: the image's watchers, which a fence blocklists). */
+  clients?(name: string): string[];
 }
 
 const hasCeph = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'rbd', 'rbd-fuse'].every((b) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, b))));
@@ -206,35 +208,37 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       await rejectsWith(a.unlock(name, ha), 'CONFLICT');
     });
 
-    test('a volume got ready (prepare) while its holder still writes maps with everything the holder wrote', async (t) => {
-      const tr = tracker(t, base);
-      const [a, b] = [fx.driver('a'), fx.driver('b')];
-      const ha = { node: 'a', token: 1 };
-      const hb = { node: 'b', token: 2 };
-      const name = vol();
-      const spec = fx.spec(name);
-      await a.ensure(spec);
-      await a.lock(name, ha, { breakStale: false });
-      const ma = await tr.mapMount(a, name, ha, spec.fsType);
-      await writeSynced(join(ma.mp, 'early.txt'), 'first version');
-      // The handover: B gets ready while A still serves, then A writes more and lets go.
-      t.diagnostic(`prepare ${b.prepare ? 'supported' : 'not offered by this driver'}`);
-      await b.prepare?.(name);
-      await writeSynced(join(ma.mp, 'early.txt'), 'second version, written after B got ready');
-      await writeSynced(join(ma.mp, 'late.txt'), 'late');
-      await a.unmount(ma.mp, { timeoutMs: 10_000 });
-      await a.unmap(name);
-      await a.unlock(name, ha);
-      await b.lock(name, hb, { breakStale: false });
-      const mb = await tr.mapMount(b, name, hb, spec.fsType);
-      assert.equal(mb.formatted, false);
-      assert.equal(readFileSync(join(mb.mp, 'early.txt'), 'utf8'), 'second version, written after B got ready');
-      assert.equal(readFileSync(join(mb.mp, 'late.txt'), 'utf8'), 'late');
-      await writeSynced(join(mb.mp, 'b.txt'), 'b writes');
-      assert.equal(await b.unprepare?.(name) ?? false, false, 'nothing left to drop once the map used it');
-    });
+    for (const mode of ['standby', 'handover'] as const) {
+      test(`a volume got ready (prepare, ${mode}) while its holder still writes maps with everything the holder wrote`, async (t) => {
+        const tr = tracker(t, base);
+        const [a, b] = [fx.driver('a'), fx.driver('b')];
+        const ha = { node: 'a', token: 1 };
+        const hb = { node: 'b', token: 2 };
+        const name = vol();
+        const spec = fx.spec(name);
+        await a.ensure(spec);
+        await a.lock(name, ha, { breakStale: false });
+        const ma = await tr.mapMount(a, name, ha, spec.fsType);
+        await writeSynced(join(ma.mp, 'early.txt'), 'first version');
+        // The handover: B gets ready while A still serves, then A writes more and lets go.
+        t.diagnostic(`prepare ${b.prepare ? 'supported' : 'not offered by this driver'}`);
+        await b.prepare?.(name, mode);
+        await writeSynced(join(ma.mp, 'early.txt'), 'second version, written after B got ready');
+        await writeSynced(join(ma.mp, 'late.txt'), 'late');
+        await a.unmount(ma.mp, { timeoutMs: 10_000 });
+        await a.unmap(name);
+        await a.unlock(name, ha);
+        await b.lock(name, hb, { breakStale: false });
+        const mb = await tr.mapMount(b, name, hb, spec.fsType);
+        assert.equal(mb.formatted, false);
+        assert.equal(readFileSync(join(mb.mp, 'early.txt'), 'utf8'), 'second version, written after B got ready');
+        assert.equal(readFileSync(join(mb.mp, 'late.txt'), 'utf8'), 'late');
+        await writeSynced(join(mb.mp, 'b.txt'), 'b writes');
+        assert.equal(await b.unprepare?.(name) ?? false, false, 'nothing left to drop once the map used it');
+      });
+    }
 
-    test('a lock break drops what prepare started before it fences, so the new holder can still write', async (t) => {
+    test('a lock break drops what a handover\'s prepare opened before it fences, so the new holder can still write', async (t) => {
       const tr = tracker(t, base);
       const [a, b] = [fx.driver('a'), fx.driver('b')];
       const ha = { node: 'a', token: 1 };
@@ -245,7 +249,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       await a.lock(name, ha, { breakStale: false });
       const ma = await tr.mapMount(a, name, ha, spec.fsType);
       await writeSynced(join(ma.mp, 'before.txt'), 'from a');
-      await b.prepare?.(name);
+      await b.prepare?.(name, 'handover');
       // A stands still; B breaks its lock, which blocklists every client that has the image open.
       await b.lock(name, hb, { breakStale: true });
       const mb = await tr.mapMount(b, name, hb, spec.fsType);
@@ -254,13 +258,47 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       assert.equal(readFileSync(join(mb.mp, 'after-break.txt'), 'utf8'), 'b writes after the break');
     });
 
+    test('a volume kept on standby is no client of it: a lock break keeps it, the map starts from it, and the old holder is still fenced', async (t) => {
+      const tr = tracker(t, base);
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const ha = { node: 'a', token: 1 };
+      const hb = { node: 'b', token: 2 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, ha, { breakStale: false });
+      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      await writeSynced(join(ma.mp, 'before.txt'), 'from a');
+      if (!b.prepare) return;
+      const holderClients = fx.clients?.(name);
+      assert.equal(await b.prepare(name, 'standby'), true);
+      if (holderClients) assert.deepEqual(fx.clients?.(name), holderClients, 'the standby opened the volume');
+      // A crashes (stands still); B breaks its lock with fencing.
+      await b.lock(name, hb, { breakStale: true });
+      assert.equal(await b.prepare(name, 'standby'), false, 'the lock break dropped what stood by (nothing to start again)');
+      const mb = await tr.mapMount(b, name, hb, spec.fsType);
+      assert.equal(await b.unprepare?.(name) ?? false, false, 'the map used what stood by');
+      assert.equal(readFileSync(join(mb.mp, 'before.txt'), 'utf8'), 'from a');
+      await writeSynced(join(mb.mp, 'after-break.txt'), 'b writes after the break');
+      let aWriteFailed = false;
+      try {
+        await writeSynced(join(ma.mp, 'stale.txt'), 'stale write from a');
+      } catch {
+        aWriteFailed = true;
+      }
+      assert.equal(existsSync(join(mb.mp, 'stale.txt')), false, 'the fenced holder\'s write reached the new holder');
+      t.diagnostic(`old holder's write ${aWriteFailed ? 'failed' : 'went to fenced data'}`);
+    });
+
     test('unprepare drops a volume got ready that no map used; it is idempotent', async () => {
       const b = fx.driver('b');
       const name = vol();
       await b.ensure(fx.spec(name));
       if (!b.prepare || !b.unprepare) return;
-      assert.equal(await b.prepare(name), true);
-      assert.equal(await b.prepare(name), false, 'already ready');
+      assert.equal(await b.prepare(name, 'standby'), true);
+      assert.equal(await b.prepare(name, 'standby'), false, 'already ready');
+      assert.equal(await b.prepare(name, 'handover'), true, 'opened for a handover');
+      assert.equal(await b.prepare(name, 'handover'), false, 'already opened');
       assert.equal(await b.unprepare(name), true);
       assert.equal(await b.unprepare(name), false);
       assert.equal((await b.status(name)).mapped, false);
@@ -310,6 +348,10 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       fixture: {
         driver: (node) => new RbdDriver({ conf: c.conf, pool: c.pool, id: 'admin', runDir: join(base, `run-${node}`) }),
         spec: (name) => ({ name, sizeMiB: 64, fsType: 'ext4' }),
+        clients: (name) => {
+          const out = execFileSync('rbd', ['-c', c.conf, '--id', 'admin', 'status', `${c.pool}/${name}`, '--format', 'json'], { encoding: 'utf8', timeout: 30_000 });
+          return ((JSON.parse(out) as { watchers?: { address: string }[] }).watchers ?? []).map((w) => w.address).sort();
+        },
       },
     };
   }, { skip: hasCeph ? undefined : 'ceph not installed' });
