@@ -149,7 +149,10 @@ export function volumeDriver(storage: StorageConfig, dataDir: string, logger?: L
     // The agent's: a leader cut off from Ceph must abort its volumes' I/O within its margin, without a process start.
     fusectlDir: join(storage.mapDir ?? join(dataDir, 'rbd'), 'fusectl'),
     ...(storage.kernelRbd === undefined ? {} : { kernel: storage.kernelRbd }),
-    ...(logger ? { onSlow: (command: string, ms: number) => logger.info('slow ceph command', { command, ms }) } : {}),
+    ...(logger ? {
+      onSlow: (command: string, ms: number) => logger.info('slow ceph command', { command, ms }),
+      onWarmUnusable: (volume: string, error: string) => logger.warn('the rbd-fuse kept warm could not be used; started a fresh one', { volume, error }),
+    } : {}),
   });
 }
 

@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { YcError, isYcError, notFound } from '../lib/errors.js';
+import { YcError, errorMessage, isYcError, notFound } from '../lib/errors.js';
 import { checkVolumeName, formatIfBlank, fsTypeOf, mountDevice, mountPointsOf, unmountDir } from './blockdev.js';
 import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
@@ -31,6 +31,8 @@ export interface RbdDriverOptions extends CephClientOptions {
    * (for callers in a namespace that must stay untouched, such as tests on the host).
    */
   fusectlDir?: string;
+  /** Told when a map could not use the rbd-fuse kept warm for it and started a fresh one. */
+  onWarmUnusable?: (volume: string, error: string) => void;
 }
 
 
@@ -148,8 +150,9 @@ export class RbdDriver implements VolumeDriver {
       if (warm) {
         try {
           return (await attachLoop(this.opts.runDir, name, m, holder.token)).device;
-        } catch {
+        } catch (err) {
           // A warm rbd-fuse kept for long may have lost its cluster: a fresh one costs only the time saved.
+          this.opts.onWarmUnusable?.(name, errorMessage(err));
         }
       }
       // A mapping from an older term may belong to a blocklisted client: start afresh.
@@ -181,8 +184,14 @@ export class RbdDriver implements VolumeDriver {
     if (this.kernel) return Promise.resolve(false);
     return this.serial(name, async () => {
       let m = await readMapping(this.opts.runDir, name);
-      // Mapped (a term of this node's, or one a map is about to use): not ours to touch here.
-      if (m !== undefined && !isWarm(m)) return false;
+      if (m !== undefined && !isWarm(m)) {
+        // Mapped, and its rbd-fuse alive: a term of this node's, not ours to touch here.
+        if (fuseAlive(m)) return false;
+        // A term of this node's that died with it (the node crashed): its loop device can do nothing but fail.
+        // Cleared now rather than by the next map, which a takeover waits on.
+        await unmapFuse(this.opts.runDir, name);
+        m = undefined;
+      }
       let started = false;
       if (m === undefined || !fuseAlive(m) || !this.warmedHere.has(name)) {
         // Died, or left by an earlier run of the agent (which may have opened it and been fenced since).

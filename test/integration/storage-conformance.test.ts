@@ -19,6 +19,8 @@ interface Fixture {
   spec(name: string): VolumeSpec;
   /** The backend's clients of a volume, where it has such (RBD: the image's watchers, which a fence blocklists). */
   clients?(name: string): string[];
+  /** Kills what serves a node's mapping of a volume, as a crash of that node would (RBD: its rbd-fuse). */
+  crashMapping?(node: string, name: string): void;
 }
 
 const hasCeph = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'rbd', 'rbd-fuse'].every((b) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, b))));
@@ -290,6 +292,25 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       t.diagnostic(`old holder's write ${aWriteFailed ? 'failed' : 'went to fenced data'}`);
     });
 
+    test('a standby prepare clears a mapping that died with its node, and gets the volume ready again', async (t) => {
+      const a = fx.driver('a');
+      const h = { node: 'a', token: 1 };
+      const name = vol();
+      await a.ensure(fx.spec(name));
+      if (!a.prepare || !fx.crashMapping) return;
+      await a.lock(name, h, { breakStale: false });
+      t.after(() => a.unmap(name));
+      // Not mounted: a crashed node's mounts went with its mount namespace; here they would keep the loop device.
+      const device = await a.map(name, h);
+      assert.equal(await a.prepare(name, 'standby'), false, 'a live mapping is left alone');
+      assert.equal((await a.status(name)).mapped, true);
+      fx.crashMapping('a', name);
+      assert.equal(await a.prepare(name, 'standby'), true);
+      assert.equal((await a.status(name)).mapped, false);
+      assert.ok(!(await loopList()).some((l) => l.name === device && l.backFile.includes(name)), `${device} still carries the dead mapping`);
+      assert.equal(await a.unprepare?.(name), true);
+    });
+
     test('unprepare drops a volume got ready that no map used; it is idempotent', async () => {
       const b = fx.driver('b');
       const name = vol();
@@ -348,6 +369,10 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       fixture: {
         driver: (node) => new RbdDriver({ conf: c.conf, pool: c.pool, id: 'admin', runDir: join(base, `run-${node}`) }),
         spec: (name) => ({ name, sizeMiB: 64, fsType: 'ext4' }),
+        crashMapping: (node, name) => {
+          const m = JSON.parse(readFileSync(join(base, `run-${node}`, `${name}.map.json`), 'utf8')) as { pid: number };
+          process.kill(m.pid, 'SIGKILL');
+        },
         clients: (name) => {
           const out = execFileSync('rbd', ['-c', c.conf, '--id', 'admin', 'status', `${c.pool}/${name}`, '--format', 'json'], { encoding: 'utf8', timeout: 30_000 });
           return ((JSON.parse(out) as { watchers?: { address: string }[] }).watchers ?? []).map((w) => w.address).sort();
