@@ -151,7 +151,7 @@ export function volumeDriver(storage: StorageConfig, dataDir: string, logger?: L
     ...(storage.kernelRbd === undefined ? {} : { kernel: storage.kernelRbd }),
     ...(logger ? {
       onSlow: (command: string, ms: number) => logger.info('slow ceph command', { command, ms }),
-      onWarmUnusable: (volume: string, error: string) => logger.warn('the rbd-fuse kept warm could not be used; started a fresh one', { volume, error }),
+      onWarmUnusable: (volume: string, error: string) => logger.warn('an rbd-fuse kept warm was dropped', { volume, error }),
     } : {}),
   });
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { OsdFailureDetector, markUnreachableOsdsDown, osdmapEpoch, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, osdFingerprint, osdmapEpoch, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
 
 const dump = JSON.stringify({
   epoch: 20,
@@ -82,4 +82,19 @@ test('OsdFailureDetector marks an OSD down only after two missed probes in a row
   assert.deepEqual(await det.pass(), []);
   assert.deepEqual(await det.pass(), [], 'nothing answers: this node is the one cut off');
   assert.deepEqual(marked, [[1]]);
+});
+
+test('osdFingerprint: changes when an OSD goes down or comes back at a new address, not with the epoch or the order', () => {
+  const base = JSON.parse(dump) as { epoch: number; osds: Record<string, unknown>[] };
+  const fp = osdFingerprint(dump);
+  assert.ok(fp !== undefined);
+  assert.equal(osdFingerprint(JSON.stringify({ ...base, epoch: 21, osds: [...base.osds].reverse() })), fp);
+  const down = structuredClone(base);
+  down.osds[1]!.up = 0;
+  assert.notEqual(osdFingerprint(JSON.stringify(down)), fp);
+  const moved = structuredClone(base);
+  moved.osds[1]!.public_addr = '10.0.0.15:6802/9999';
+  assert.notEqual(osdFingerprint(JSON.stringify(moved)), fp);
+  assert.equal(osdFingerprint('not json'), undefined);
+  assert.equal(osdFingerprint('{"epoch":3}'), undefined);
 });

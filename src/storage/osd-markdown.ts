@@ -34,6 +34,20 @@ export function osdmapEpoch(dumpJson: string): number | undefined {
   }
 }
 
+/**
+ * What a client must know of the OSDs to reach its data: each OSD's id, whether it is up, and its address. Two
+ * dumps with the same fingerprint route every request alike; other epoch changes (PG temp mappings) do not count.
+ */
+export function osdFingerprint(dumpJson: string): string | undefined {
+  try {
+    const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };
+    if (!Array.isArray(dump.osds)) return undefined;
+    return dump.osds.map((o) => `${String(o.osd)}:${String(o.up)}:${JSON.stringify(o.public_addrs ?? o.public_addr ?? null)}`).sort().join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The up OSDs and their public address, from `osd dump` JSON; anything unreadable is skipped. */
 export function upOsdEndpoints(dumpJson: string): OsdEndpoint[] {
   const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };
