@@ -3,9 +3,10 @@
 //   NAME.lock   lock record {node, token}, written to a temp file and renamed into place
 //   NAME.mutex  directory held (mkdir) for the read-compare-write of the lock record
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readlink, rename, rmdir, stat, symlink, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError } from '../lib/errors.js';
+import { fsyncDir, writeAtomic } from '../lib/files.js';
 import { monoMs, sleep } from '../lib/time.js';
 import type { LockHolder } from './driver.js';
 
@@ -96,27 +97,6 @@ export class LoopFiles {
     } finally {
       await rmdir(dir).catch(ignoreEnoent);
     }
-  }
-}
-
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YcError } from '../lib/errors.js';
+import { writeAtomic } from '../lib/files.js';
 import { run } from '../lib/exec.js';
 import { readMountTable, type MountEntry } from '../lib/mountinfo.js';
 import { sleep, waitFor, withTimeout } from '../lib/time.js';
 import { isMountPoint, loopAttachRecorded, loopBackingFile, loopDetach } from './blockdev.js';
 import type { CephCli } from './ceph-cli.js';
-import { writeAtomic } from './loop-files.js';
 
 export interface FuseMapping {
   pid: number;

@@ -7,6 +7,7 @@ import { open, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isYcError } from '../../src/lib/errors.js';
+import { waitFor } from '../../src/lib/time.js';
 import type { LockHolder, VolumeDriver, VolumeSpec } from '../../src/storage/driver.js';
 import { LoopDriver } from '../../src/storage/loop.js';
 import { RbdDriver } from '../../src/storage/rbd.js';
@@ -21,6 +22,13 @@ interface Fixture {
   clients?(name: string): string[];
   /** Kills what serves a node's mapping of a volume, as a crash of that node would (RBD: its rbd-fuse). */
   crashMapping?(node: string, name: string): void;
+  /** What serves a node's mapping or warm volume now (RBD: the rbd-fuse PID), to tell a restart. */
+  servedBy?(node: string, name: string): number | undefined;
+  /**
+   * Changes the backend's peers while `during` runs, then restores them (RBD: the OSD is marked down and kept
+   * down until `during` has returned, then let up again).
+   */
+  peerChange?(during: () => Promise<void>): Promise<void>;
 }
 
 const hasCeph = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'rbd', 'rbd-fuse'].every((b) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, b))));
@@ -311,6 +319,31 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       assert.equal(await a.unprepare?.(name), true);
     });
 
+    test('a volume on standby is started afresh when the backend\'s peers change, and still maps', async (t) => {
+      const tr = tracker(t, base);
+      const b = fx.driver('b');
+      const hb = { node: 'b', token: 1 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await b.ensure(spec);
+      const checkPeers = b.checkPeers?.bind(b);
+      if (!b.prepare || !checkPeers || !fx.peerChange || !fx.servedBy) return;
+      assert.equal(await b.prepare(name, 'standby'), true);
+      await checkPeers(); // the first look: what the peers are
+      const before = fx.servedBy('b', name);
+      await fx.peerChange(async () => {
+        await checkPeers();
+      });
+      // Queued behind the restart: ready again, nothing to start.
+      assert.equal(await b.prepare(name, 'standby'), false);
+      const after = fx.servedBy('b', name);
+      assert.ok(after !== undefined && after !== before, `served by ${String(before)} before the change and ${String(after)} after it`);
+      await b.lock(name, hb, { breakStale: false });
+      const mb = await tr.mapMount(b, name, hb, spec.fsType);
+      await writeSynced(join(mb.mp, 'x.txt'), 'after the change');
+      assert.equal(fx.servedBy('b', name), after, 'the map used what stood by');
+    });
+
     test('unprepare drops a volume got ready that no map used; it is idempotent', async () => {
       const b = fx.driver('b');
       const name = vol();
@@ -369,6 +402,24 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       fixture: {
         driver: (node) => new RbdDriver({ conf: c.conf, pool: c.pool, id: 'admin', runDir: join(base, `run-${node}`) }),
         spec: (name) => ({ name, sizeMiB: 64, fsType: 'ext4' }),
+        servedBy: (node, name) => {
+          try {
+            return (JSON.parse(readFileSync(join(base, `run-${node}`, `${name}.map.json`), 'utf8')) as { pid: number }).pid;
+          } catch {
+            return undefined;
+          }
+        },
+        peerChange: async (during) => {
+          const ceph = (...args: string[]): string => execFileSync('ceph', ['-c', c.conf, '--id', 'admin', ...args], { encoding: 'utf8', timeout: 30_000 });
+          ceph('osd', 'set', 'noup');
+          try {
+            ceph('osd', 'down', '0');
+            await during();
+          } finally {
+            ceph('osd', 'unset', 'noup');
+          }
+          await waitFor('osd.0 up again', () => (/"num_up_osds":1/.test(ceph('osd', 'stat', '--format', 'json')) ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+        },
         crashMapping: (node, name) => {
           const m = JSON.parse(readFileSync(join(base, `run-${node}`, `${name}.map.json`), 'utf8')) as { pid: number };
           process.kill(m.pid, 'SIGKILL');
