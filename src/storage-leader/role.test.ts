@@ -276,8 +276,11 @@ test('a term left behind is retried while following: once released, its alarm cl
   const r = await termLeftMounted(t);
   assert.match(r.role.checks().find((c) => c.name === 'storage-teardown')?.detail ?? '', /volume a is still mounted/);
   await r.role.follow();
+  await r.role.follow();
+  await settle();
   assert.equal(r.role.checks().find((c) => c.name === 'storage-split-brain'), undefined, 'its own leftover is not a stray');
   assert.equal(r.driver.mounts.size, 1, 'still mounted while unmount fails');
+  assert.equal(r.driver.warm.size, 0, 'nothing on standby while a past term is still held');
   r.driver.fail.unmount = undefined;
   await r.role.follow();
   assert.equal(r.driver.mounts.size, 0);

@@ -63,7 +63,8 @@ export class StorageLeaderRole implements LedRole {
       driver: deps.driver,
       volumes: deps.volumes,
       log: this.log,
-      idle: () => !this.current && !this.takingOver,
+      // A past term still held here is released first: its mapping is not for a standby to touch.
+      idle: () => !this.current && !this.takingOver && !this.leftover,
       ...(deps.mayTakeOver ? { mayTakeOver: deps.mayTakeOver } : {}),
     });
   }
