@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { isAlive, run } from '../lib/exec.js';
 import { isUnder, readMountTable } from '../lib/mountinfo.js';
 import { monoMs, sleep } from '../lib/time.js';
@@ -8,9 +8,30 @@ async function nsOf(pid: number | 'self', kind: 'mnt' | 'net'): Promise<string |
   return readlink(`/proc/${pid}/ns/${kind}`).catch(() => undefined);
 }
 
+/** Longer than any of our services' command lines; a longer one is read whole. */
+const CMDLINE_BUF = 8192;
+
+/** A process's command line as /proc shows it (NUL-separated), or '' when it is gone or a kernel thread. */
+async function readCmdline(pid: number): Promise<string> {
+  // open, one read, close: readFile would add an fstat and a read to find the end, on every process every pass.
+  const fh = await open(`/proc/${pid}/cmdline`, 'r').catch(() => undefined);
+  if (fh === undefined) return '';
+  try {
+    const buf = Buffer.allocUnsafe(CMDLINE_BUF);
+    const { bytesRead } = await fh.read(buf, 0, CMDLINE_BUF, 0);
+    if (bytesRead < CMDLINE_BUF) return buf.toString('utf8', 0, bytesRead);
+    return await readFile(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 /**
  * Scans /proc for our services' exact command lines. Only processes in this process's mount and network
  * namespaces count: lab nodes share one PID namespace, and another node's leader is not a split brain here.
+ * The network namespace is looked at first (one readlink): in a lab most processes are other nodes'.
  */
 export async function findProcesses(wanted: { service: string; argv: string[] }[]): Promise<FoundProcess[]> {
   if (wanted.length === 0) return [];
@@ -20,14 +41,13 @@ export async function findProcesses(wanted: { service: string; argv: string[] }[
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    if (pid === process.pid) continue;
-    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (pid === process.pid || (await nsOf(pid, 'net')) !== selfNet) continue;
+    const raw = await readCmdline(pid);
     if (!raw) continue;
     const argv = raw.replace(/\0$/, '').split('\0');
     const service = keys.get(argv.join('\0'));
     if (!service) continue;
-    const [mnt, net] = await Promise.all([nsOf(pid, 'mnt'), nsOf(pid, 'net')]);
-    if (mnt !== selfMnt || net !== selfNet) continue;
+    if ((await nsOf(pid, 'mnt')) !== selfMnt) continue;
     found.push({ pid, service, argv });
   }
   return found;
@@ -83,7 +103,7 @@ export async function findHolders(path: string): Promise<FoundProcess[]> {
   const found: FoundProcess[] = [];
   for (const pid of holding) {
     if (pid === undefined) continue;
-    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0$/, '').split('\0');
+    const argv = (await readCmdline(pid)).replace(/\0$/, '').split('\0');
     found.push({ pid, service: '', argv });
   }
   return found;

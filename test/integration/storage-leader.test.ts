@@ -149,3 +149,16 @@ test('follow: postgres left running on a non-leader with the volume mounted is a
   assert.match(readFileSync(join(base, 'stray.log'), 'utf8'), /database system is shut down/);
   assert.equal(isMountPoint(mp), false);
 });
+
+test('the split-brain scan matches a command line longer than one read, and nothing short of the whole', async (t) => {
+  const long = 'x'.repeat(20_000);
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', '--', long], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  const argv = [process.execPath, '-e', 'setTimeout(() => {}, 60_000)', '--', long];
+  const found = await waitFor('the long command line seen', async () => {
+    const f = await findProcesses([{ service: 'long', argv }]);
+    return f.length > 0 ? f : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 50 });
+  assert.deepEqual(found.map((f) => [f.pid, f.service]), [[child.pid, 'long']]);
+  assert.deepEqual(await findProcesses([{ service: 'short', argv: argv.slice(0, 4).concat('x') }]), [], 'a prefix of it is not a match');
+});
