@@ -43,6 +43,16 @@ async function writeSynced(path: string, text: string): Promise<void> {
   }
 }
 
+/** Whether a synced write fails (a fenced holder's may instead go to data nobody reads any more). */
+async function writeFails(path: string, text: string): Promise<boolean> {
+  try {
+    await writeSynced(path, text);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 async function rejectsWith(p: Promise<unknown>, code: 'CONFLICT' | 'NOT_FOUND' | 'BAD_INPUT'): Promise<void> {
   await assert.rejects(p, (err: unknown) => isYcError(err, code) || assert.fail(`expected ${code}, got ${String(err)}`));
 }
@@ -82,6 +92,20 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
     before(async () => {
       ({ fixture: fx, base } = await setup());
     });
+
+    /** Node a holds a fresh volume (token 1), mapped and mounted; node b (token 2) is the one to take over. */
+    async function heldByA(t: TestContext) {
+      const tr = tracker(t, base);
+      const [a, b] = [fx.driver('a'), fx.driver('b')];
+      const ha = { node: 'a', token: 1 };
+      const hb = { node: 'b', token: 2 };
+      const name = vol();
+      const spec = fx.spec(name);
+      await a.ensure(spec);
+      await a.lock(name, ha, { breakStale: false });
+      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      return { tr, a, b, ha, hb, name, spec, ma };
+    }
 
     test('ensure is idempotent and never reformats', async (t) => {
       const tr = tracker(t, base);
@@ -187,15 +211,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
     });
 
     test('breaking a stale lock fences the old holder', async (t) => {
-      const tr = tracker(t, base);
-      const [a, b] = [fx.driver('a'), fx.driver('b')];
-      const ha = { node: 'a', token: 1 };
-      const hb = { node: 'b', token: 2 };
-      const name = vol();
-      const spec = fx.spec(name);
-      await a.ensure(spec);
-      await a.lock(name, ha, { breakStale: false });
-      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      const { tr, a, b, ha, hb, name, spec, ma } = await heldByA(t);
       await writeSynced(join(ma.mp, 'before.txt'), 'from a');
 
       // A now stands still (a paused or partitioned leader) while B takes over with a larger token.
@@ -204,12 +220,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       await rejectsWith(a.map(name, ha), 'CONFLICT');
 
       // A wakes up and writes: the write must fail, or must not reach the data B uses.
-      let aWriteFailed = false;
-      try {
-        await writeSynced(join(ma.mp, 'after.txt'), 'stale write from a');
-      } catch {
-        aWriteFailed = true;
-      }
+      const aWriteFailed = await writeFails(join(ma.mp, 'after.txt'), 'stale write from a');
       const mb = await tr.mapMount(b, name, hb, spec.fsType);
       assert.equal(mb.formatted, false, 'the new holder sees the old holder\'s file system');
       assert.equal(readFileSync(join(mb.mp, 'before.txt'), 'utf8'), 'from a');
@@ -220,15 +231,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
 
     for (const mode of ['standby', 'handover'] as const) {
       test(`a volume got ready (prepare, ${mode}) while its holder still writes maps with everything the holder wrote`, async (t) => {
-        const tr = tracker(t, base);
-        const [a, b] = [fx.driver('a'), fx.driver('b')];
-        const ha = { node: 'a', token: 1 };
-        const hb = { node: 'b', token: 2 };
-        const name = vol();
-        const spec = fx.spec(name);
-        await a.ensure(spec);
-        await a.lock(name, ha, { breakStale: false });
-        const ma = await tr.mapMount(a, name, ha, spec.fsType);
+        const { tr, a, b, ha, hb, spec, name, ma } = await heldByA(t);
         await writeSynced(join(ma.mp, 'early.txt'), 'first version');
         // The handover: B gets ready while A still serves, then A writes more and lets go.
         t.diagnostic(`prepare ${b.prepare ? 'supported' : 'not offered by this driver'}`);
@@ -249,15 +252,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
     }
 
     test('a lock break drops what a handover\'s prepare opened before it fences, so the new holder can still write', async (t) => {
-      const tr = tracker(t, base);
-      const [a, b] = [fx.driver('a'), fx.driver('b')];
-      const ha = { node: 'a', token: 1 };
-      const hb = { node: 'b', token: 2 };
-      const name = vol();
-      const spec = fx.spec(name);
-      await a.ensure(spec);
-      await a.lock(name, ha, { breakStale: false });
-      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      const { tr, b, hb, name, spec, ma } = await heldByA(t);
       await writeSynced(join(ma.mp, 'before.txt'), 'from a');
       await b.prepare?.(name, 'handover');
       // A stands still; B breaks its lock, which blocklists every client that has the image open.
@@ -269,15 +264,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
     });
 
     test('a volume kept on standby is no client of it: a lock break keeps it, the map starts from it, and the old holder is still fenced', async (t) => {
-      const tr = tracker(t, base);
-      const [a, b] = [fx.driver('a'), fx.driver('b')];
-      const ha = { node: 'a', token: 1 };
-      const hb = { node: 'b', token: 2 };
-      const name = vol();
-      const spec = fx.spec(name);
-      await a.ensure(spec);
-      await a.lock(name, ha, { breakStale: false });
-      const ma = await tr.mapMount(a, name, ha, spec.fsType);
+      const { tr, b, hb, name, spec, ma } = await heldByA(t);
       await writeSynced(join(ma.mp, 'before.txt'), 'from a');
       if (!b.prepare) return;
       const holderClients = fx.clients?.(name);
@@ -290,12 +277,7 @@ function conformance(kind: string, setup: () => Promise<{ fixture: Fixture; base
       assert.equal(await b.unprepare?.(name) ?? false, false, 'the map used what stood by');
       assert.equal(readFileSync(join(mb.mp, 'before.txt'), 'utf8'), 'from a');
       await writeSynced(join(mb.mp, 'after-break.txt'), 'b writes after the break');
-      let aWriteFailed = false;
-      try {
-        await writeSynced(join(ma.mp, 'stale.txt'), 'stale write from a');
-      } catch {
-        aWriteFailed = true;
-      }
+      const aWriteFailed = await writeFails(join(ma.mp, 'stale.txt'), 'stale write from a');
       assert.equal(existsSync(join(mb.mp, 'stale.txt')), false, 'the fenced holder\'s write reached the new holder');
       t.diagnostic(`old holder's write ${aWriteFailed ? 'failed' : 'went to fenced data'}`);
     });
