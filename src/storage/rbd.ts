@@ -183,29 +183,29 @@ export class RbdDriver implements VolumeDriver {
     checkVolumeName(name);
     if (this.kernel) return Promise.resolve(false);
     return this.serial(name, async () => {
-      let m = await readMapping(this.opts.runDir, name);
-      if (m !== undefined && !isWarm(m)) {
-        // Mapped, and its rbd-fuse alive: a term of this node's, not ours to touch here.
-        if (fuseAlive(m)) return false;
-        // A term of this node's that died with it (the node crashed): its loop device can do nothing but fail.
-        // Cleared now rather than by the next map, which a takeover waits on.
-        await unmapFuse(this.opts.runDir, name);
-        m = undefined;
-      }
-      let started = false;
-      if (m === undefined || !fuseAlive(m) || !this.warmedHere.has(name)) {
-        // Died, or left by an earlier run of the agent (which may have opened it and been fenced since).
-        if (m !== undefined) await unmapFuse(this.opts.runDir, name);
-        m = await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
-        this.warmedHere.add(name);
-        started = true;
-      }
-      if (mode === 'handover' && m.opened === false) {
+      const m = await readMapping(this.opts.runDir, name);
+      const alive = m !== undefined && fuseAlive(m);
+      // Mapped, and its rbd-fuse alive: a term of this node's, not ours to touch here.
+      if (alive && !isWarm(m)) return false;
+      if (alive && isWarm(m) && this.warmedHere.has(name)) {
+        if (mode !== 'handover' || m.opened !== false) return false;
         await openWarm(this.opts.runDir, name, m);
         return true;
       }
-      return started;
+      // Nothing here yet; a term of this node's that died with it (the node crashed: its loop device can only
+      // fail, and is cleared now rather than by the next map, which a takeover waits on); a warm rbd-fuse that
+      // died; or one left by an earlier run of the agent (which may have opened it and been fenced since).
+      await this.startWarm(name, mode === 'handover');
+      return true;
     });
+  }
+
+  /** A warm rbd-fuse started afresh (whatever the volume's record held is undone first); `open`: opens the image too. */
+  private async startWarm(name: string, open: boolean): Promise<void> {
+    await unmapFuse(this.opts.runDir, name);
+    const m = await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
+    this.warmedHere.add(name);
+    if (open) await openWarm(this.opts.runDir, name, m);
   }
 
   /** Whether a warm rbd-fuse has (or may have) opened the image, and so would be blocklisted by a fence. */
@@ -266,9 +266,7 @@ export class RbdDriver implements VolumeDriver {
       void this.serial(name, async () => {
         const m = await readMapping(this.opts.runDir, name);
         if (m === undefined || !isWarm(m) || !this.warmedHere.has(name)) return;
-        await unmapFuse(this.opts.runDir, name);
-        const fresh = await startFuse(this.cli, this.opts.runDir, this.opts.pool, name, 0);
-        if (m.opened !== false) await openWarm(this.opts.runDir, name, fresh);
+        await this.startWarm(name, m.opened !== false);
       }).catch((err: unknown) => {
         this.warmedHere.delete(name);
         this.opts.onWarmUnusable?.(name, `restart after an OSD change failed: ${errorMessage(err)}`);
