@@ -39,7 +39,11 @@ interface AddrInfo {
   prefixlen?: number;
 }
 
-/** Whether iface carries the address (with any prefix: a stale VIP may have been added with another one). */
+/**
+ * Whether iface carries the address (with any prefix: a stale VIP may have been added with another one). Asked
+ * of `ip`, not getifaddrs as hasVip does: libuv lists only interfaces that are up and running, and a crashed
+ * run's VIP must be found on a link that is still down too. Only removeVip's rare second try asks this.
+ */
 export async function vipPrefixOn(iface: string, ip: string, runner: CommandRunner = defaultRunner): Promise<number | undefined> {
   const res = await runner('ip', ['-j', '-4', 'addr', 'show', 'dev', iface]);
   const links = JSON.parse(res.stdout || '[]') as { addr_info?: AddrInfo[] }[];

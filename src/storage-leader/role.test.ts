@@ -183,15 +183,34 @@ test('a lock held by a live holder with a larger token: lead fails, undoes, alar
   assert.equal(r.role.checks().find((c) => c.name === 'storage-leader'), undefined);
 });
 
-test('a service that never becomes healthy: lead fails after the bound, the service is stopped and the volumes released, no VIP', async (t) => {
+test('a service that never becomes healthy: lead fails after the bound, the service is stopped, the VIP and the volumes released', async (t) => {
   const r = rig({ a: () => [sleeper('sick', { healthy: false })] }, { startTimeoutMs: 300 });
   t.after(r.cleanup);
   await assert.rejects(r.role.lead(3, new AbortController().signal), /lead failed at wait for healthy services: not healthy after 300 ms: sick \(starting\)/);
-  assert.ok(!r.journal.includes('vip add'));
+  assert.equal(r.vip.on, false);
+  assert.ok(r.journal.lastIndexOf('vip remove') > r.journal.indexOf('vip add'), r.journal.join(', '));
   assert.deepEqual(of(r.journal, 'a').slice(-3), ['unmount a', 'unmap a', 'unlock a n1/3']);
   assert.deepEqual(of(r.journal, 'b').slice(-3), ['unmount b', 'unmap b', 'unlock b n1/3']);
   assert.equal(r.driver.mounts.size, 0);
   assert.equal(r.driver.locks.size, 0);
+});
+
+test('the VIP is claimed once every service has started, before they answer: lead waits for both', async (t) => {
+  let answers = false;
+  const slow = (): ServiceSpec => ({ ...sleeper('slow-answer'), health: () => Promise.resolve(answers) });
+  const r = rig({ a: () => [slow()] });
+  t.after(r.cleanup);
+  let done = false;
+  const leading = r.role.lead(4, new AbortController().signal).then(() => (done = true));
+  for (let i = 0; i < 2000 && !r.vip.on; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(r.vip.on, true, `journal: ${r.journal.join(', ')}`);
+  assert.equal(r.role.services()[0]?.healthy, false);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(done, false, 'still waiting for the service');
+  answers = true;
+  await leading;
+  assert.ok(r.role.checks().find((c) => c.name === 'storage-leader')?.ok);
+  await r.role.stepDown('test over');
 });
 
 test('the start bound leaves out a service\'s preparation (initdb on a fresh volume): a slow prepare then a quick start is healthy', async (t) => {

@@ -142,6 +142,7 @@ export class StorageLeaderRole implements LedRole {
       if (failedStep !== undefined) throw new YcError('UNAVAILABLE', `given up at ${at}: ${failedStep} failed`);
     };
     const started = new Map<Supervised, number>();
+    let claim: Promise<AddVipResult> | undefined;
     // One volume from ensure to its services started. Volumes are independent, so each runs its own pipeline
     // at the same time as the others; the VIP waits for all of them.
     const bringUp = async (spec: VolumeSpec): Promise<void> => {
@@ -249,13 +250,20 @@ export class StorageLeaderRole implements LedRole {
         step = failedStep ?? step;
         throw failedStep === undefined ? failed.reason : failedError;
       }
+      // Every service has started: the VIP is claimed now, beside their first health checks, not after them. A
+      // client then meets a refusal it retries at once, not silence it waits out, and the address add and the
+      // gratuitous ARP (100-500 ms of process starts on a loaded node) are off the clients' wait.
+      const vip = d.vip;
+      if (vip) {
+        held.vip = vip;
+        claim = tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
+        claim.catch(() => undefined);
+      }
       step = 'wait for healthy services';
       await tl.step(step, () => this.waitHealthy(held, started, tl, signal));
-      if (d.vip) {
-        const vip = d.vip;
+      if (vip && claim) {
         step = `claim VIP ${vip.cidr}`;
-        held.vip = vip;
-        const arp = await tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
+        const arp = await claim;
         this.log.info('storage VIP claimed', { ...vip, changed: arp.changed, arp: arp.arp, arpError: arp.arpError });
         checkpoint(step);
         this.leading = { token: holder.token, since: new Date().toISOString(), arp };
@@ -272,6 +280,8 @@ export class StorageLeaderRole implements LedRole {
       // Losing leadership half-way through taking over is an ordinary step-down, not a fault to alarm on.
       if (signal.aborted) this.log.info('takeover interrupted: leadership ended', { step });
       else this.alarm('storage-leader', msg);
+      // An add still under way would put the VIP back after the release removed it.
+      await claim?.catch(() => undefined);
       const clean = await this.release(held, msg);
       if (this.current === held) this.current = undefined;
       if (!clean) this.leftover = held;

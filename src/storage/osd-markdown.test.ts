@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { OsdFailureDetector, markUnreachableOsdsDown, osdFingerprint, osdmapEpoch, osdsToMarkDown, probeTcp, upOsdEndpoints, type ProbeResult } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, osdsToMarkDown, parseOsdDump, probeTcp, type ProbeResult } from './osd-markdown.js';
 
 const dump = JSON.stringify({
   epoch: 20,
@@ -14,16 +14,14 @@ const dump = JSON.stringify({
   ],
 });
 
-test('upOsdEndpoints: up OSDs with a readable address, the addrvec first', () => {
-  assert.deepEqual(upOsdEndpoints(dump), [
+test('parseOsdDump: up OSDs with a readable address (the addrvec first), and the epoch', () => {
+  assert.deepEqual(parseOsdDump(dump).up, [
     { id: 0, host: '10.0.0.14', port: 6800 },
     { id: 1, host: '10.0.0.15', port: 6802 },
   ]);
-  assert.deepEqual(upOsdEndpoints('{}'), []);
-  assert.equal(osdmapEpoch(dump), 20);
-  assert.equal(osdmapEpoch('{}'), undefined);
-  assert.equal(osdmapEpoch('not json'), undefined);
-  assert.throws(() => upOsdEndpoints('not json'));
+  assert.equal(parseOsdDump(dump).epoch, 20);
+  assert.deepEqual(parseOsdDump('{}'), { epoch: undefined, fingerprint: undefined, up: [] });
+  assert.throws(() => parseOsdDump('not json'));
 });
 
 test('osdsToMarkDown: the unreachable ones, and none when nothing answered (we are the ones cut off)', () => {
@@ -37,7 +35,7 @@ test('markUnreachableOsdsDown marks exactly the OSDs whose probe failed, in one 
   const calls: number[][] = [];
   const answers: Record<string, ProbeResult> = { '10.0.0.14': 'open', '10.0.0.15': 'silent' };
   const down = await markUnreachableOsdsDown({
-    dumpOsds: () => Promise.resolve(dump),
+    dumpOsds: () => Promise.resolve(parseOsdDump(dump)),
     markDown: (ids) => {
       calls.push(ids);
       return Promise.resolve();
@@ -64,7 +62,7 @@ test('OsdFailureDetector marks an OSD down only after two missed probes in a row
   const marked: number[][] = [];
   let answers: Record<string, ProbeResult> = { '10.0.0.14': 'open', '10.0.0.15': 'silent' };
   const det = new OsdFailureDetector({
-    dumpOsds: () => Promise.resolve(dump),
+    dumpOsds: () => Promise.resolve(parseOsdDump(dump)),
     markDown: (ids) => {
       marked.push(ids);
       return Promise.resolve();
@@ -84,8 +82,9 @@ test('OsdFailureDetector marks an OSD down only after two missed probes in a row
   assert.deepEqual(marked, [[1]]);
 });
 
-test('osdFingerprint: changes when an OSD goes down or comes back at a new address, not with the epoch or the order', () => {
+test('the fingerprint changes when an OSD goes down or comes back at a new address, not with the epoch or the order', () => {
   const base = JSON.parse(dump) as { epoch: number; osds: Record<string, unknown>[] };
+  const osdFingerprint = (json: string) => parseOsdDump(json).fingerprint;
   const fp = osdFingerprint(dump);
   assert.ok(fp !== undefined);
   assert.equal(osdFingerprint(JSON.stringify({ ...base, epoch: 21, osds: [...base.osds].reverse() })), fp);
@@ -95,6 +94,5 @@ test('osdFingerprint: changes when an OSD goes down or comes back at a new addre
   const moved = structuredClone(base);
   moved.osds[1]!.public_addr = '10.0.0.15:6802/9999';
   assert.notEqual(osdFingerprint(JSON.stringify(moved)), fp);
-  assert.equal(osdFingerprint('not json'), undefined);
   assert.equal(osdFingerprint('{"epoch":3}'), undefined);
 });

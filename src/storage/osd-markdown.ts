@@ -24,43 +24,40 @@ interface DumpedOsd {
   public_addrs?: { addrvec?: { type?: unknown; addr?: unknown }[] };
 }
 
-/** The map epoch of an `osd dump`, if it says. */
-export function osdmapEpoch(dumpJson: string): number | undefined {
-  try {
-    const e = (JSON.parse(dumpJson) as { epoch?: unknown }).epoch;
-    return typeof e === 'number' ? e : undefined;
-  } catch {
-    return undefined;
-  }
+/** What the storage leader's checks read from an `osd dump`: one parse per dump. */
+export interface OsdDump {
+  /** The map epoch, if the dump says. */
+  epoch: number | undefined;
+  /**
+   * What a client must know of the OSDs to reach its data: each OSD's id, whether it is up, and its address. Two
+   * dumps with the same fingerprint route every request alike; other epoch changes (PG temp mappings) do not
+   * count. Undefined when the dump lists no OSDs array.
+   */
+  fingerprint: string | undefined;
+  /** The up OSDs and their public address; anything unreadable is skipped. */
+  up: OsdEndpoint[];
 }
 
-/**
- * What a client must know of the OSDs to reach its data: each OSD's id, whether it is up, and its address. Two
- * dumps with the same fingerprint route every request alike; other epoch changes (PG temp mappings) do not count.
- */
-export function osdFingerprint(dumpJson: string): string | undefined {
-  try {
-    const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };
-    if (!Array.isArray(dump.osds)) return undefined;
-    return dump.osds.map((o) => `${String(o.osd)}:${String(o.up)}:${JSON.stringify(o.public_addrs ?? o.public_addr ?? null)}`).sort().join(' ');
-  } catch {
-    return undefined;
-  }
+/** Parses `osd dump` JSON; throws when it is not JSON at all. */
+export function parseOsdDump(dumpJson: string): OsdDump {
+  const dump = JSON.parse(dumpJson) as { epoch?: unknown; osds?: DumpedOsd[] };
+  const osds = Array.isArray(dump.osds) ? dump.osds : undefined;
+  return {
+    epoch: typeof dump.epoch === 'number' ? dump.epoch : undefined,
+    fingerprint: osds?.map((o) => `${String(o.osd)}:${String(o.up)}:${JSON.stringify(o.public_addrs ?? o.public_addr ?? null)}`).sort().join(' '),
+    up: (osds ?? []).flatMap((o) => {
+      const e = upEndpoint(o);
+      return e ? [e] : [];
+    }),
+  };
 }
 
-/** The up OSDs and their public address, from `osd dump` JSON; anything unreadable is skipped. */
-export function upOsdEndpoints(dumpJson: string): OsdEndpoint[] {
-  const dump = JSON.parse(dumpJson) as { osds?: DumpedOsd[] };
-  const out: OsdEndpoint[] = [];
-  for (const o of dump.osds ?? []) {
-    if (typeof o.osd !== 'number' || o.up !== 1) continue;
-    const fromVec = o.public_addrs?.addrvec?.find((a) => typeof a.addr === 'string')?.addr;
-    const addr = typeof fromVec === 'string' ? fromVec : typeof o.public_addr === 'string' ? o.public_addr.split('/')[0] : undefined;
-    const m = addr === undefined ? null : /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(addr);
-    if (!m) continue;
-    out.push({ id: o.osd, host: m[1]!, port: Number(m[2]) });
-  }
-  return out;
+function upEndpoint(o: DumpedOsd): OsdEndpoint | undefined {
+  if (typeof o.osd !== 'number' || o.up !== 1) return undefined;
+  const fromVec = o.public_addrs?.addrvec?.find((a) => typeof a.addr === 'string')?.addr;
+  const addr = typeof fromVec === 'string' ? fromVec : typeof o.public_addr === 'string' ? o.public_addr.split('/')[0] : undefined;
+  const m = addr === undefined ? null : /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(addr);
+  return m ? { id: o.osd, host: m[1]!, port: Number(m[2]) } : undefined;
 }
 
 export type ProbeResult = 'open' | 'refused' | 'silent';
@@ -87,8 +84,8 @@ export function osdsToMarkDown(results: { osd: OsdEndpoint; probe: ProbeResult }
 }
 
 export interface OsdMarkdownOps {
-  /** `osd dump` as JSON. */
-  dumpOsds(): Promise<string>;
+  /** `osd dump`, parsed. */
+  dumpOsds(): Promise<OsdDump>;
   markDown(ids: number[]): Promise<void>;
   probe?: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
 }
@@ -98,7 +95,7 @@ export const OSD_PROBE_MS = 300;
 
 async function probeUpOsds(ops: OsdMarkdownOps): Promise<{ osd: OsdEndpoint; probe: ProbeResult }[]> {
   const probe = ops.probe ?? probeTcp;
-  const osds = upOsdEndpoints(await ops.dumpOsds());
+  const osds = (await ops.dumpOsds()).up;
   return Promise.all(osds.map(async (osd) => ({ osd, probe: await probe(osd.host, osd.port, OSD_PROBE_MS) })));
 }
 

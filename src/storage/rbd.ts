@@ -16,7 +16,7 @@ import { CephCli, failure, type CephClientOptions } from './ceph-cli.js';
 import { RadosSession, type MonCommandResult, type RadosLocker } from './rados-session.js';
 import type { LockHolder, PrepareMode, VolumeDriver, VolumeSpec, VolumeStatus } from './driver.js';
 import { abortFuse, attachLoop, ensureFusectl, fuseAlive, isOurLoop, isWarm, mapWithFuse, openWarm, readMapping, startFuse, unmapFuse } from './rbd-fuse.js';
-import { OsdFailureDetector, markUnreachableOsdsDown, osdFingerprint, osdmapEpoch, type OsdMarkdownOps } from './osd-markdown.js';
+import { OsdFailureDetector, markUnreachableOsdsDown, parseOsdDump, type OsdDump, type OsdMarkdownOps } from './osd-markdown.js';
 import { kernelAbort, kernelMap, kernelMapped, kernelUnmap } from './rbd-kernel.js';
 
 export interface RbdDriverOptions extends CephClientOptions {
@@ -274,18 +274,23 @@ export class RbdDriver implements VolumeDriver {
     }
   }
 
+  /**
+   * One `osd dump`, remembered: a newer epoch makes the session fetch the map too (kept current while idle, so a
+   * takeover's first requests already know which OSDs are down). Returns whether the OSDs changed since the last.
+   */
+  private async readOsds(fetchNewerMap: boolean): Promise<{ dump: OsdDump; changed: boolean }> {
+    const dump = parseOsdDump((await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf);
+    if (fetchNewerMap && dump.epoch !== undefined && this.osdEpoch !== undefined && dump.epoch > this.osdEpoch) await this.rados.latestOsdmap();
+    this.osdEpoch = dump.epoch;
+    const changed = dump.fingerprint !== undefined && this.osds !== undefined && dump.fingerprint !== this.osds;
+    if (dump.fingerprint !== undefined) this.osds = dump.fingerprint;
+    return { dump, changed };
+  }
+
   private readonly osdOps: OsdMarkdownOps = {
     dumpOsds: async () => {
-      const dump = (await this.mon({ prefix: 'osd dump', format: 'json' })).outbuf;
-      const epoch = osdmapEpoch(dump);
-      // Kept current while idle, so a takeover's first requests already know which OSDs are down.
-      if (epoch !== undefined && this.osdEpoch !== undefined && epoch > this.osdEpoch) await this.rados.latestOsdmap();
-      this.osdEpoch = epoch;
-      const fingerprint = osdFingerprint(dump);
-      if (fingerprint !== undefined) {
-        if (this.osds !== undefined && fingerprint !== this.osds) this.restartWarm();
-        this.osds = fingerprint;
-      }
+      const { dump, changed } = await this.readOsds(true);
+      if (changed) this.restartWarm();
       return dump;
     },
     markDown: async (ids) => {
@@ -293,6 +298,9 @@ export class RbdDriver implements VolumeDriver {
       // Our own requests already sent to those OSDs (a lock lookup) are resent once we hold the newer map.
       await this.rados.latestOsdmap();
       this.restartWarm();
+      // The rbd-fuses just restarted start from this mark-down: the next dump must not count it as a change and
+      // restart them a second time (perhaps while a takeover's map waits behind the restart).
+      await this.readOsds(false).catch(() => undefined);
     },
   };
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { isYcError, type ErrorCode } from '../../src/lib/errors.js';
 import { run } from '../../src/lib/exec.js';
 import { waitFor } from '../../src/lib/time.js';
-import { markUnreachableOsdsDown, probeTcp, upOsdEndpoints } from '../../src/storage/osd-markdown.js';
+import { markUnreachableOsdsDown, parseOsdDump, probeTcp } from '../../src/storage/osd-markdown.js';
 import { RadosSession } from '../../src/storage/rados-session.js';
 import { startCeph, type TestCeph } from '../helpers/ceph.js';
 
@@ -135,13 +135,13 @@ print('open', flush=True); sys.stdin.read()`, ceph.conf]);
   test('osd dump as the OSD check reads it: the live OSD is up at an address that answers; nothing is marked down', async () => {
     const dump = await session.monCommand({ prefix: 'osd dump', format: 'json' });
     assert.equal(dump.code, 0, dump.outs);
-    const osds = upOsdEndpoints(dump.outbuf);
+    const osds = parseOsdDump(dump.outbuf).up;
     assert.equal(osds.length, 1, dump.outbuf.slice(0, 300));
     assert.equal(osds[0]!.host, '127.0.0.1');
     assert.equal(await probeTcp(osds[0]!.host, osds[0]!.port, 1000), 'open');
     const marked: number[][] = [];
     const down = await markUnreachableOsdsDown({
-      dumpOsds: () => Promise.resolve(dump.outbuf),
+      dumpOsds: () => Promise.resolve(parseOsdDump(dump.outbuf)),
       markDown: (ids) => {
         marked.push(ids);
         return Promise.resolve();
