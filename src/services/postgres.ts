@@ -51,12 +51,18 @@ export function programArgv(spec: Pick<ServiceSpec, 'command' | 'args'>): string
  * Defaults that keep a takeover short; `settings` overrides them. After a crash PostgreSQL first fsyncs every
  * file of the data directory one by one (half a second for a fresh cluster here): syncfs does the same for the
  * whole volume in one call. Checkpoints every 30 s or 64 MB of WAL bound what crash recovery replays.
+ *
+ * A connection that arrives while PostgreSQL 15 shuts down gets a "dead-end" child, which waits up to
+ * authentication_timeout (60 s by default) for the client's startup packet, and a fast shutdown waits for it
+ * (PostgreSQL 17 kills such children instead). One silent client would hold a drain's stop past its 5 s share
+ * and earn the server a SIGKILL. 3 s is still ample for a login on a LAN.
  */
 export const FAILOVER_SETTINGS: Readonly<Record<string, string>> = {
   recovery_init_sync_method: 'syncfs',
   checkpoint_timeout: '30s',
   max_wal_size: '64MB',
   min_wal_size: '32MB',
+  authentication_timeout: '3s',
 };
 
 export function postgresArgv(o: PostgresServiceOptions): string[] {

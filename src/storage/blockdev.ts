@@ -121,8 +121,10 @@ export function isMountPoint(dir: string): boolean {
 
 /** Mounts a device; a known fsType skips the probe (a process start on a takeover's path), a wrong one fails the mount. */
 export async function mountDevice(device: string, mountPoint: string, fsType?: string): Promise<void> {
-  if (mountPointsOf(device).includes(mountPoint.replace(/\/+$/, ''))) return;
-  if (isMountPoint(mountPoint)) throw new YcError('CONFLICT', `${mountPoint} is already a mount point of another device`);
+  const dir = mountPoint.replace(/\/+$/, '');
+  const here = mountTable().filter((m) => m.mountPoint === dir);
+  if (here.some((m) => m.source === device)) return;
+  if (here.length > 0) throw new YcError('CONFLICT', `${mountPoint} is already a mount point of another device`);
   const type = fsType ?? (await fsTypeOf(device));
   if (type === undefined) throw badInput(`${device} carries no file system`, { device });
   await mkdir(mountPoint, { recursive: true });

@@ -3,13 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/lib/exec.js';
-import { waitFor } from '../../src/lib/time.js';
+import { monoMs, waitFor } from '../../src/lib/time.js';
 import { pgPing } from '../../src/services/pg-ping.js';
-import { POSTGRES_BIN_DIR, asUser, postgresCheckpoint, postgresHealthy, postgresService, preparePostgres } from '../../src/services/postgres.js';
+import { FAILOVER_SETTINGS, POSTGRES_BIN_DIR, asUser, postgresCheckpoint, postgresHealthy, postgresService, preparePostgres } from '../../src/services/postgres.js';
 import { freePort } from '../helpers/etcd.js';
 import { pgQuery } from '../helpers/pg-wire.js';
 
@@ -101,4 +102,71 @@ test('the probes\' wire client: SCRAM-SHA-256 login over TCP, a write acknowledg
   await assert.rejects(pgQuery(target, 'INSERT INTO wire(id) VALUES (42)', 5000), /23505: duplicate key/);
   await assert.rejects(pgQuery(target, 'SELECT pg_sleep(3)', 5000, '-c statement_timeout=200'), /57014/);
   await assert.rejects(pgQuery({ ...target, port: await freePort() }, 'SELECT 1', 2000), /ECONNREFUSED/);
+});
+
+/** A TCP connect that sends nothing: a client stalled before its startup packet. Resolves false when refused. */
+function silentConnect(port: number, held: Socket[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    const fail = (): void => {
+      s.destroy();
+      resolve(false);
+    };
+    // A full backlog drops the SYN rather than refusing it.
+    s.setTimeout(500, fail);
+    s.once('connect', () => {
+      s.setTimeout(0);
+      held.push(s);
+      resolve(true);
+    });
+    s.once('error', fail);
+    s.connect(port, '127.0.0.1');
+  });
+}
+
+/** PIDs whose parent is `pid` (from /proc; a child gone meanwhile is skipped). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+// Last in this file: it stops the server the tests above share.
+test('silent clients that connect during a fast shutdown hold it at most authentication_timeout (PostgreSQL 15 waits for its dead-end children)', { skip }, async () => {
+  const boundS = Number(/^(\d+)s$/.exec(FAILOVER_SETTINGS.authentication_timeout ?? '')?.[1]);
+  assert.ok(boundS > 0 && boundS < 5, `authentication_timeout ${FAILOVER_SETTINGS.authentication_timeout} must fit a drain's 5 s stop`);
+  const pid = child?.pid;
+  assert.ok(pid !== undefined && child!.exitCode === null, 'the server of the tests above runs');
+  // Dirty buffers make the shutdown checkpoint take a while: the window in which new connections are dead ends.
+  await localSql('CREATE TABLE dirt (g int, pad text)');
+  await localSql("INSERT INTO dirt SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g");
+  const before = new Set(childrenOf(pid));
+  const deadEnds = new Set<number>();
+  const exited = new Promise<number>((resolve) => child!.once('exit', () => resolve(monoMs())));
+  const held: Socket[] = [];
+  const t0 = monoMs();
+  process.kill(pid, 'SIGINT');
+  try {
+    // Connect and stay silent until a child is forked for one of them (a dead end: the server is shutting down),
+    // or the server refuses.
+    for (let i = 0; i < 500 && monoMs() - t0 < 10_000 && child!.exitCode === null; i++) {
+      const ok = await silentConnect(o.port, held);
+      for (const c of childrenOf(pid)) if (!before.has(c)) deadEnds.add(c);
+      if (!ok || deadEnds.size > 0) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const ms = await Promise.race([exited.then((t) => t - t0), new Promise<number>((r) => setTimeout(() => r(Infinity), 20_000))]);
+    assert.ok(deadEnds.size > 0, `no child was forked for a connection after the signal (${held.length} connects accepted): the window was not exercised`);
+    assert.ok(ms < (boundS + 3) * 1000, `the fast shutdown took ${ms} ms with ${deadEnds.size} dead-end children (authentication_timeout ${boundS} s)`);
+  } finally {
+    for (const s of held) s.destroy();
+  }
 });
