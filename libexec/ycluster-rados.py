@@ -150,6 +150,11 @@ def main():
         'rados_osd_op_timeout': str(a.timeout),
         # The agent's CLI clients share this name: do not take over their admin socket.
         'admin_socket': '',
+        # A monitor cut off by a partition answers nothing and resets nothing: by default the client notices
+        # only after 30 s without a keepalive answer (one asked every 10 s), and a takeover's blocklist and
+        # mark-down wait that long. Asked every second, given up after 3 s; the commands then go to another.
+        'mon_client_ping_interval': '1',
+        'mon_client_ping_timeout': '3',
     }
     if a.keyring:
         conf['keyring'] = a.keyring

@@ -21,7 +21,7 @@ test('the config keeps every path under the lab dir and sets the single-host set
     const line = text.split('\n').find((l) => l.startsWith(`${key} =`));
     assert.ok(line?.includes('/x/ceph/'), `${key} under the lab dir: ${line}`);
   }
-  for (const s of ['mon_host = [v1:10.9.0.11:6789]', 'osd_pool_default_size = 1', 'mon_allow_pool_size_one = true', 'osd_crush_chooseleaf_type = 0', 'mon_data_avail_warn = 5', 'osd_objectstore = memstore', 'rbd_cache = false', 'rbd_default_features = 1', 'public_network = 10.9.0.0/24']) {
+  for (const s of ['mon_host = [v1:10.9.0.11:6789]', 'osd_pool_default_size = 1', 'mon_allow_pool_size_one = true', 'osd_crush_chooseleaf_type = 0', 'mon_data_avail_warn = 5', 'osd_objectstore = memstore', 'rbd_cache = false', 'rbd_default_features = 1', 'public_network = 10.9.0.0/24', 'mon_client_ping_interval = 1', 'mon_client_ping_timeout = 3']) {
     assert.ok(text.includes(`\n${s}\n`), s);
   }
 });

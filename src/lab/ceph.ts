@@ -129,6 +129,11 @@ rbd_default_features = 1
 # died (a takeover's lock break, the leader's own writes) would wait that long after the OSD is marked down.
 objecter_timeout = 1
 objecter_tick_interval = 0.5
+# A monitor cut off by a partition (a core node) answers nothing and resets nothing: a client notices after
+# mon_client_ping_timeout without a keepalive answer (30 s, asked every 10 s, by default), and its commands wait
+# for it. The agent's own clients set the same; this covers the CLI tools.
+mon_client_ping_interval = 1
+mon_client_ping_timeout = 3
 `;
 }
 
