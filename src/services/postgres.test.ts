@@ -12,7 +12,7 @@ test('postgres runs in the foreground as the postgres user, data on the volume, 
   assert.deepEqual(postgresArgv(o), [
     '/usr/lib/postgresql/15/bin/postgres', '-D', '/vol/pg/data', '-k', '/run/yc/pg', '-c', 'listen_addresses=127.0.0.1', '-p', '5433',
     '-c', 'hba_file=/run/yc/pg/pg_hba.conf',
-    '-c', 'recovery_init_sync_method=syncfs', '-c', 'checkpoint_timeout=30s', '-c', 'max_wal_size=64MB', '-c', 'min_wal_size=32MB', '-c', 'fsync=on',
+    '-c', 'recovery_init_sync_method=syncfs', '-c', 'checkpoint_timeout=30s', '-c', 'max_wal_size=64MB', '-c', 'min_wal_size=32MB', '-c', 'authentication_timeout=3s', '-c', 'fsync=on',
   ]);
   assert.ok(postgresArgv({ ...o, settings: { checkpoint_timeout: '5min' } }).includes('checkpoint_timeout=5min'), 'settings override the defaults');
   assert.equal(spec.stopSignal, 'SIGINT');
