@@ -140,6 +140,7 @@ def main():
     p.add_argument('--keyring')
     p.add_argument('--pool', required=True)
     p.add_argument('--timeout', type=int, default=25, help='seconds: connect, and each monitor or OSD operation')
+    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='a client setting (repeatable)')
     a = p.parse_args()
     conf = {
         # A broken lock's locker is the old holder's session (like this one), which does no I/O on the image;
@@ -150,12 +151,12 @@ def main():
         'rados_osd_op_timeout': str(a.timeout),
         # The agent's CLI clients share this name: do not take over their admin socket.
         'admin_socket': '',
-        # A monitor cut off by a partition answers nothing and resets nothing: by default the client notices
-        # only after 30 s without a keepalive answer (one asked every 10 s), and a takeover's blocklist and
-        # mark-down wait that long. Asked every second, given up after 3 s; the commands then go to another.
-        'mon_client_ping_interval': '1',
-        'mon_client_ping_timeout': '3',
     }
+    for kv in a.set:
+        key, sep, value = kv.partition('=')
+        if not sep or not key:
+            p.error(f'--set wants KEY=VALUE, got {kv!r}')
+        conf[key] = value
     if a.keyring:
         conf['keyring'] = a.keyring
     try:

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badInput } from '../lib/errors.js';
+import { MON_FAILOVER_SETTINGS } from '../storage/ceph-cli.js';
 
 export interface Cmd {
   command: string;
@@ -129,11 +130,9 @@ rbd_default_features = 1
 # died (a takeover's lock break, the leader's own writes) would wait that long after the OSD is marked down.
 objecter_timeout = 1
 objecter_tick_interval = 0.5
-# A monitor cut off by a partition (a core node) answers nothing and resets nothing: a client notices after
-# mon_client_ping_timeout without a keepalive answer (30 s, asked every 10 s, by default), and its commands wait
-# for it. The agent's own clients set the same; this covers the CLI tools.
-mon_client_ping_interval = 1
-mon_client_ping_timeout = 3
+# A monitor cut off by a partition (a core node): see MON_FAILOVER_SETTINGS. The agent's own clients get them
+# from the agent; this covers the CLI tools.
+${Object.entries(MON_FAILOVER_SETTINGS).map(([k, v]) => `${k} = ${v}`).join('\n')}
 `;
 }
 

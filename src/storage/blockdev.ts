@@ -114,15 +114,19 @@ export function mountPointsOf(device: string): string[] {
   return mountTable().filter((m) => m.source === device).map((m) => m.mountPoint);
 }
 
-export function isMountPoint(dir: string): boolean {
+/** What is mounted at dir (a trailing slash ignored), in this process's mount namespace. */
+function mountsAt(dir: string): { source: string }[] {
   const norm = dir.replace(/\/+$/, '');
-  return mountTable().some((m) => m.mountPoint === norm);
+  return mountTable().filter((m) => m.mountPoint === norm);
+}
+
+export function isMountPoint(dir: string): boolean {
+  return mountsAt(dir).length > 0;
 }
 
 /** Mounts a device; a known fsType skips the probe (a process start on a takeover's path), a wrong one fails the mount. */
 export async function mountDevice(device: string, mountPoint: string, fsType?: string): Promise<void> {
-  const dir = mountPoint.replace(/\/+$/, '');
-  const here = mountTable().filter((m) => m.mountPoint === dir);
+  const here = mountsAt(mountPoint);
   if (here.some((m) => m.source === device)) return;
   if (here.length > 0) throw new YcError('CONFLICT', `${mountPoint} is already a mount point of another device`);
   const type = fsType ?? (await fsTypeOf(device));

@@ -20,6 +20,17 @@ export interface CephClientOptions {
 
 export const SLOW_COMMAND_MS = 500;
 
+/**
+ * Client settings for a monitor cut off by a partition, which answers nothing and resets nothing: by default a
+ * client notices only after 30 s without a keepalive answer (one asked every 10 s), and a takeover's blocklist
+ * and mark-down wait that long. Asked every second, given up after 3 s; pending commands then go to another
+ * monitor. Every Ceph client the agent starts gets these (its session, rbd-fuse), and so does the lab's ceph.conf.
+ */
+export const MON_FAILOVER_SETTINGS: Readonly<Record<string, string>> = {
+  mon_client_ping_interval: '1',
+  mon_client_ping_timeout: '3',
+};
+
 export class CephCli {
   constructor(readonly opts: CephClientOptions) {}
 

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { YcError, notFound } from '../lib/errors.js';
 import { monoMs } from '../lib/time.js';
-import { SLOW_COMMAND_MS, type CephClientOptions } from './ceph-cli.js';
+import { MON_FAILOVER_SETTINGS, SLOW_COMMAND_MS, type CephClientOptions } from './ceph-cli.js';
 
 export interface RadosSessionOptions extends CephClientOptions {
   pool: string;
@@ -43,6 +43,15 @@ const ESHUTDOWN = 108;
 const STDERR_KEEP = 2000;
 
 const defaultScript = fileURLToPath(new URL('../../libexec/ycluster-rados.py', import.meta.url));
+
+/** The helper's command line as the session starts it (a lab test starts it so inside a node's namespace). */
+export function radosHelperArgv(o: RadosSessionOptions): string[] {
+  const timeoutS = Math.max(1, Math.floor(((o.timeoutMs ?? 30_000) * 0.8) / 1000));
+  const argv = [o.python ?? '/usr/bin/python3', o.script ?? defaultScript, '--conf', o.conf, '--id', o.id, '--pool', o.pool, '--timeout', String(timeoutS)];
+  if (o.keyring !== undefined) argv.push('--keyring', o.keyring);
+  for (const [k, v] of Object.entries(MON_FAILOVER_SETTINGS)) argv.push('--set', `${k}=${v}`);
+  return argv;
+}
 
 interface Answer {
   id: number;
@@ -205,10 +214,8 @@ export class RadosSession {
 
   private start(): Helper {
     const o = this.opts;
-    const timeoutS = Math.max(1, Math.floor(((o.timeoutMs ?? 30_000) * 0.8) / 1000));
-    const args = [o.script ?? defaultScript, '--conf', o.conf, '--id', o.id, '--pool', o.pool, '--timeout', String(timeoutS)];
-    if (o.keyring !== undefined) args.push('--keyring', o.keyring);
-    const proc = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [command, ...args] = radosHelperArgv(o);
+    const proc = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<void>((r) => {
       proc.once('close', () => r());
       proc.once('error', () => r());

@@ -11,7 +11,7 @@ import { run } from '../lib/exec.js';
 import { readMountTable, type MountEntry } from '../lib/mountinfo.js';
 import { sleep, waitFor, withTimeout } from '../lib/time.js';
 import { isMountPoint, loopAttachRecorded, loopBackingFile, loopDetach } from './blockdev.js';
-import type { CephCli } from './ceph-cli.js';
+import { MON_FAILOVER_SETTINGS, type CephCli } from './ceph-cli.js';
 
 export interface FuseMapping {
   pid: number;
@@ -53,11 +53,6 @@ export const isWarm = (m: FuseMapping): boolean => m.device === '' && m.token ==
 
 /** rbd-fuse gives up connecting after this long (Ceph's default is 300 s), so a wait for it ends too. */
 const FUSE_CONNECT_TIMEOUT_S = 15;
-/**
- * A monitor cut off by a partition is noticed after 30 s by default (no keepalive answer); rbd-fuse fetches its OSD
- * maps from it, so it asks every second and moves on after 3 s, as the agent's own Ceph session does.
- */
-const MON_FAILOVER_ARGS = ['--mon_client_ping_interval=1', '--mon_client_ping_timeout=3'];
 /** How long a start waits for rbd-fuse to list the image: its connect bound and some. */
 const FUSE_READY_MS = 20_000;
 
@@ -75,7 +70,7 @@ export async function startFuse(cli: CephCli, runDir: string, pool: string, name
   const child = spawn('rbd-fuse', ['-f', '-c', cli.opts.conf, '-p', pool, '-r', name, fuseDir], {
     stdio: 'ignore',
     detached: true,
-    env: { ...process.env, CEPH_ARGS: [...cli.identityArgs(), '--rbd_cache=false', `--client_mount_timeout=${FUSE_CONNECT_TIMEOUT_S}`, ...MON_FAILOVER_ARGS].join(' ') },
+    env: { ...process.env, CEPH_ARGS: [...cli.identityArgs(), '--rbd_cache=false', `--client_mount_timeout=${FUSE_CONNECT_TIMEOUT_S}`, ...Object.entries(MON_FAILOVER_SETTINGS).map(([k, v]) => `--${k}=${v}`)].join(' ') },
   });
   child.on('error', () => undefined);
   child.unref();

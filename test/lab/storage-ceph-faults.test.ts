@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { nsName } from '../../src/lab/names.js';
 import { labDir } from '../../src/lab/registry.js';
 import { run } from '../../src/lib/exec.js';
+import { radosHelperArgv } from '../../src/storage/rados-session.js';
 import { monoMs, waitFor } from '../../src/lib/time.js';
 import { uniqueLabName, ycluster } from '../helpers/lab.js';
 import { CEPH_WAITS, StorageHarness } from './storage-harness.js';
@@ -46,8 +47,9 @@ test('Ceph: drain of the storage leader: planned switchover keeps every row; the
 
 // Last in this file: it leaves a core node (an etcd member and a Ceph monitor) partitioned for a while.
 test('Ceph: the agent\'s Ceph client moves off a monitor cut off by a partition within seconds (the defaults wait 30 s)', async () => {
-  // The agent's own helper, in a storage node, with the agent's settings.
-  const helper = spawn('ip', ['netns', 'exec', nsName(name, 's4'), '/usr/bin/python3', 'libexec/ycluster-rados.py', '--conf', join(labDir(name), 'ceph', 'ceph.conf'), '--id', 'admin', '--pool', 'rbd', '--timeout', '25'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // The agent's own helper, in a storage node, started as the agent's session starts it.
+  const argv = radosHelperArgv({ conf: join(labDir(name), 'ceph', 'ceph.conf'), id: 'admin', pool: 'rbd' });
+  const helper = spawn('ip', ['netns', 'exec', nsName(name, 's4'), ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
   const answers = new Map<number, { ok: boolean; result?: { code: number } }>();
   createInterface({ input: helper.stdout }).on('line', (l) => {
     const a = JSON.parse(l) as { id: number; ok: boolean; result?: { code: number } };
