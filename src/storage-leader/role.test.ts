@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive } from '../lib/exec.js';
 import type { ServiceSpec } from '../lib/supervisor.js';
-import { monoMs } from '../lib/time.js';
+import { monoMs, sleep, waitFor } from '../lib/time.js';
 import { createStorageLeaderRole, programName, type StorageLeaderRole } from './role.js';
 import { FakeDriver, FakeProcesses, FakeVip, MemoryLedger, fakeRoleContext } from './testing.js';
 import type { StorageLeaderDeps, VolumeServices } from './types.js';
@@ -47,7 +47,7 @@ function rig(services: Record<string, VolumeServices>, extra: Partial<StorageLea
   const procs = new FakeProcesses(driver);
   const mountRoot = mkdtempSync(join(tmpdir(), 'ycsl-'));
   const role = createStorageLeaderRole(fakeRoleContext('n1'), {
-    driver, volumes, ledger: new MemoryLedger(), mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, ...extra,
+    driver, volumes, ledger: new MemoryLedger(), mountRoot, services, vip: { iface: 'eth0', cidr: '10.0.0.100/24' }, vipOps: vip, processOps: procs, stepDownBudgetMs: 1000, startTimeoutMs: 2000, standbySettleMs: 0, ...extra,
   });
   return { role, journal, driver, vip, procs, cleanup: () => rmSync(mountRoot, { recursive: true, force: true }) };
 }
@@ -64,14 +64,14 @@ async function leadStuckAtMount(t: TestContext, failure: RegExp): Promise<{ r: R
   return { r, open, election, rejected };
 }
 
-test('lead takes each volume in order, starts services, then claims the VIP; stepDown releases in reverse after the services stopped', async (t) => {
+test('lead takes each volume in order, starts services, claims the VIP once the first volume\'s started; stepDown releases in reverse after the services stopped', async (t) => {
   const r = rig({ a: () => [sleeper('svc-a')], b: () => [sleeper('svc-b')] });
   t.after(r.cleanup);
   await r.role.lead(7, new AbortController().signal);
   assert.deepEqual(of(r.journal, 'a'), ['ensure a', 'lock a n1/7 breakStale', 'map a', 'mount /dev/fake-a']);
   assert.deepEqual(of(r.journal, 'b'), ['ensure b', 'lock b n1/7 breakStale', 'map b', 'mount /dev/fake-b']);
   assert.equal(r.journal.length, 9);
-  assert.equal(r.journal.at(-1), 'vip add', 'the VIP is the last thing taken');
+  assert.ok(r.journal.indexOf('vip add') > r.journal.indexOf('mount /dev/fake-a'), 'the VIP comes after the first volume\'s mount');
   const services = r.role.services();
   assert.deepEqual(services.map((s) => [s.name, s.state, s.healthy]), [['svc-a', 'running', true], ['svc-b', 'running', true]]);
   assert.ok(r.role.checks().every((c) => c.ok));
@@ -362,18 +362,24 @@ test('stepDown while lead is still mounting: lead rejects and everything taken i
   assert.ok(!r.journal.includes('vip add'));
 });
 
-test('volumes are brought up at once: both mounts are under way before either finishes', async (t) => {
-  const r = rig({ a: () => [sleeper('svc-a')], b: () => [sleeper('svc-b')] });
+test('the first volume is brought up alone: the others are locked at once but map only once its services answer', async (t) => {
+  let answers = false;
+  const r = rig({ a: () => [{ ...sleeper('svc-a'), health: () => Promise.resolve(answers) }], b: () => [sleeper('svc-b')] });
   t.after(r.cleanup);
   let open!: () => void;
   r.driver.mountGate = new Promise((resolve) => (open = resolve));
   const leading = r.role.lead(9, new AbortController().signal);
-  for (let i = 0; i < 1000 && !(r.journal.includes('mount /dev/fake-a') && r.journal.includes('mount /dev/fake-b')); i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(r.journal.includes('mount /dev/fake-a') && r.journal.includes('mount /dev/fake-b'), `journal: ${r.journal.join(', ')}`);
-  assert.ok(!r.journal.includes('vip add'));
+  for (let i = 0; i < 1000 && !(r.journal.includes('mount /dev/fake-a') && r.journal.includes('lock b n1/9 breakStale')); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(r.journal.includes('lock b n1/9 breakStale'), `journal: ${r.journal.join(', ')}`);
+  assert.ok(!r.journal.includes('map b') && !r.journal.includes('vip add'), `journal: ${r.journal.join(', ')}`);
   open();
+  // svc-a started but does not answer yet: the VIP is claimed, volume b still waits.
+  await waitFor('the VIP', () => (r.journal.includes('vip add') ? true : undefined), { timeoutMs: 2000, intervalMs: 5 });
+  await sleep(100);
+  assert.ok(!r.journal.includes('map b'), `b waits for svc-a's first answer: ${r.journal.join(', ')}`);
+  answers = true;
   await leading;
-  assert.equal(r.journal.at(-1), 'vip add');
+  assert.ok(r.journal.indexOf('map b') > r.journal.indexOf('vip add'), `journal: ${r.journal.join(', ')}`);
   await r.role.stepDown('done');
 });
 
@@ -469,6 +475,28 @@ test('a node that would take over keeps its volumes on standby: through a leader
   await r.role.follow();
   await settle();
   assert.equal(r.driver.warm.size, 0, 'a node that would not take over keeps nothing ready');
+});
+
+test('no standby while no leader is known, nor for a new leader until it has led for the settle time', async (t) => {
+  const r = rig({}, { standbySettleMs: 300 });
+  t.after(r.cleanup);
+  await r.role.follow(); // the first pass only drops what an earlier run of the agent left
+  await r.role.follow();
+  await settle();
+  assert.equal(r.driver.warm.size, 0, 'no leader: an election is under way');
+  r.role.onNewLeader('n2');
+  await r.role.follow();
+  await settle();
+  assert.equal(r.driver.warm.size, 0, 'a leader just elected is still taking over');
+  await sleep(350);
+  await r.role.follow();
+  await settle();
+  assert.deepEqual([...r.driver.warm].sort(), ['a', 'b']);
+  r.role.onNewLeader(undefined);
+  r.role.onNewLeader('n3');
+  await r.role.follow();
+  await settle();
+  assert.deepEqual([...r.driver.warm].sort(), ['a', 'b'], 'what is on standby stays through a leader change');
 });
 
 test('a handover after standby opens the volumes further; if it goes elsewhere, standby resumes', async (t) => {

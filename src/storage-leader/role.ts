@@ -21,6 +21,11 @@ const realVipOps: VipOps = { add: (i, c) => addVip(i, c), remove: (i, c) => remo
 const HEALTH_POLL_MS = 10;
 /** The most of a service's preparation (initdb: INITDB_TIMEOUT_MS) that the start bound leaves out. */
 const PREPARE_MAX_MS = 90_000;
+/**
+ * How long the other volumes wait for the first one's services to answer before they map anyway: a database
+ * that is slow to start (crash recovery of a long WAL) must not hold up the registry for long.
+ */
+const FIRST_VOLUME_ALONE_MS = 3000;
 
 interface Alarm {
   detail: string;
@@ -66,6 +71,7 @@ export class StorageLeaderRole implements LedRole {
       // A past term still held here is released first: its mapping is not for a standby to touch.
       idle: () => !this.current && !this.takingOver && !this.leftover,
       ...(deps.mayTakeOver ? { mayTakeOver: deps.mayTakeOver } : {}),
+      ...(deps.standbySettleMs === undefined ? {} : { standbySettleMs: deps.standbySettleMs }),
     });
   }
 
@@ -143,9 +149,10 @@ export class StorageLeaderRole implements LedRole {
     };
     const started = new Map<Supervised, number>();
     let claim: Promise<AddVipResult> | undefined;
-    // One volume from ensure to its services started. Volumes are independent, so each runs its own pipeline
-    // at the same time as the others; the VIP waits for all of them.
-    const bringUp = async (spec: VolumeSpec): Promise<void> => {
+    // One volume from ensure to its services started; resolves to the services it started. Each volume runs its
+    // own pipeline; a volume behind the first waits at `gate` (after its lock) before it maps.
+    const bringUp = async (spec: VolumeSpec, gate?: Promise<void>): Promise<Supervised[]> => {
+      const mine: Supervised[] = [];
       const name = spec.name;
       let at = `ledger ${name}`;
       try {
@@ -175,6 +182,11 @@ export class StorageLeaderRole implements LedRole {
         });
         v.locked = true;
         checkpoint(at);
+        if (gate) {
+          at = `wait for ${d.volumes[0]!.name}`;
+          await gate;
+          checkpoint(at);
+        }
         at = `map ${name}`;
         v.mapping = 'attempted';
         const device = await tl.step(at, () => d.driver.map(name, holder));
@@ -216,9 +228,11 @@ export class StorageLeaderRole implements LedRole {
           }
           const sup = new Supervised(this.bounded(s), this.log);
           held.services.push(sup);
+          mine.push(sup);
           started.set(sup, monoMs());
           sup.start();
         }
+        return mine;
       } catch (err) {
         if (failedStep === undefined) {
           failedStep = at;
@@ -244,20 +258,29 @@ export class StorageLeaderRole implements LedRole {
         (err: unknown) => this.log.warn('could not tell the storage backend of unreachable peers', { error: errorMessage(err) }),
       );
       step = 'bring up volumes';
-      const results = await Promise.allSettled(d.volumes.map((spec) => bringUp(spec)));
+      // The first volume (the database's) is mapped, mounted and started alone; the others are locked at once
+      // but map only once its services answer (or FIRST_VOLUME_ALONE_MS has passed). Brought up side by side,
+      // each volume's mount and start made the other's slower on a loaded node: the first volume's, which ends
+      // a drain's or a crash's write gap, had the machine's CPUs and its storage's round trips to itself.
+      const vip = d.vip;
+      const [first, ...others] = d.volumes;
+      const firstUp = first ? bringUp(first) : Promise.resolve([]);
+      // Once the first volume's services have started, the VIP is claimed beside their first health checks, not
+      // after them. A client then meets a refusal it retries at once, not silence it waits out, and the address
+      // add and the gratuitous ARP (100-500 ms of process starts on a loaded node) are off the clients' wait.
+      // The others' clients (the registry's) are refused the same way until theirs start.
+      const claimed = firstUp.then(() => {
+        if (!vip) return;
+        held.vip = vip;
+        claim = tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
+        claim.catch(() => undefined);
+      });
+      const gate = firstUp.then((sups) => this.firstAnswer(sups, signal), () => undefined);
+      const results = await Promise.allSettled([firstUp, claimed, ...others.map((spec) => bringUp(spec, gate))]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {
         step = failedStep ?? step;
         throw failedStep === undefined ? failed.reason : failedError;
-      }
-      // Every service has started: the VIP is claimed now, beside their first health checks, not after them. A
-      // client then meets a refusal it retries at once, not silence it waits out, and the address add and the
-      // gratuitous ARP (100-500 ms of process starts on a loaded node) are off the clients' wait.
-      const vip = d.vip;
-      if (vip) {
-        held.vip = vip;
-        claim = tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
-        claim.catch(() => undefined);
       }
       step = 'wait for healthy services';
       await tl.step(step, () => this.waitHealthy(held, started, tl, signal));
@@ -287,6 +310,15 @@ export class StorageLeaderRole implements LedRole {
       if (!clean) this.leftover = held;
       throw err instanceof YcError ? new YcError(err.code, msg, { cause: err }) : new YcError('INTERNAL', msg, { cause: err });
     }
+  }
+
+  /** Resolves once every one of `services` has answered, or FIRST_VOLUME_ALONE_MS has passed; never rejects. */
+  private async firstAnswer(services: readonly Supervised[], signal: AbortSignal): Promise<void> {
+    await waitFor('the first volume\'s services to answer', () => (services.every((s) => s.status().healthy) ? true : undefined), {
+      timeoutMs: FIRST_VOLUME_ALONE_MS,
+      intervalMs: HEALTH_POLL_MS,
+      signal,
+    }).catch(() => undefined);
   }
 
   /** The spec's own stop timeout, capped by the share of the stepDown budget that services get. */

@@ -78,6 +78,8 @@ export interface StorageLeaderDeps {
    * only yield to a better-placed one need not). Default: always.
    */
   mayTakeOver?: (leader: string) => Promise<boolean>;
+  /** How long a new leader must have led before this node keeps volumes on standby for it (STANDBY_SETTLE_MS). */
+  standbySettleMs?: number;
   /** Injected in unit tests; the real ones use ip/arping and /proc. */
   vipOps?: VipOps;
   processOps?: ProcessOps;

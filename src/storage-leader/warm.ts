@@ -7,6 +7,13 @@ import type { PrepareMode, VolumeDriver, VolumeSpec } from '../storage/driver.js
 export const WARM_MAX_MS = 30_000;
 /** How long a node's answer to "would I take over from this leader?" is reused while the leader stays the same. */
 export const STANDBY_RECHECK_MS = 10_000;
+/**
+ * How long a new leader must have led (as this node saw it) before this node puts volumes on standby for it. A
+ * standby is a new Ceph client per volume (rbd-fuse: connect, authenticate, fetch the maps); started by every
+ * eligible node the moment a leader changed, they ran beside the new leader's mount and database start, and on a
+ * 2-core lab machine made that start slower by a third or more. A takeover within the settle time starts its own.
+ */
+export const STANDBY_SETTLE_MS = 5000;
 
 export interface WarmVolumesDeps {
   driver: VolumeDriver;
@@ -16,6 +23,8 @@ export interface WarmVolumesDeps {
   idle(): boolean;
   /** Whether this node would take over from `leader` (a drained node, or a core node behind a storage node, would not). */
   mayTakeOver?(leader: string): Promise<boolean>;
+  /** STANDBY_SETTLE_MS unless given (tests). */
+  standbySettleMs?: number;
 }
 
 /**
@@ -36,6 +45,8 @@ export class WarmVolumes {
   /** The first check drops anything a crashed run of the agent got ready. */
   private leftoverChecked = false;
   private eligible: { leader: string | undefined; ok: boolean; at: number } | undefined;
+  /** The leader the follow passes last saw, and since when (monotonic ms). */
+  private seen: { leader: string | undefined; since: number } | undefined;
 
   constructor(private readonly d: WarmVolumesDeps) {}
 
@@ -71,7 +82,11 @@ export class WarmVolumes {
       await this.coolDown('no takeover came');
       return;
     }
+    if (this.seen?.leader !== leader || this.seen === undefined) this.seen = { leader, since: monoMs() };
     if (this.pending || this.mode === 'handover' || !this.d.idle()) return;
+    // No leader: an election is under way, and its winner's takeover should have the machine to itself (this
+    // node's own takeover, if it wins, maps the volumes anyway). A new leader: the same, until it has settled.
+    if (leader === undefined || monoMs() - this.seen.since < (this.d.standbySettleMs ?? STANDBY_SETTLE_MS)) return;
     if (!(await this.wouldTakeOver(leader))) {
       if (this.mode !== undefined) await this.coolDown('this node would not take over');
       return;
