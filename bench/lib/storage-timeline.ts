@@ -43,7 +43,8 @@ function readLog(lab: string, node: string, fromMs: number, toMs: number): LogLi
 }
 
 /**
- * From the storage-capable nodes' logs between the fault (wall ms) and a little after the first INSERT:
+ * From the storage-capable nodes' logs between the fault (wall ms) and 10 s after the first INSERT (a takeover is
+ * ready only once every volume's services answer, and the registry's come up after the database's):
  * fault → old leader stopped (and its step-down steps) → new leader elected → each takeover step (end offset)
  * → ready → first INSERT.
  */
@@ -51,7 +52,7 @@ export function breakdown(lab: string, nodes: readonly string[], oldLeader: stri
   const phases = new Map<string, number>();
   const parts: string[] = [];
   const off = (iso: string | undefined): number => (iso ? Date.parse(iso) - faultWall : NaN);
-  const old = readLog(lab, oldLeader, faultWall - 50, insertWall + 3000);
+  const old = readLog(lab, oldLeader, faultWall - 50, insertWall + 10_000);
   const stopped = old.find((l) => l.msg === 'stopped leading' && l.election === 'storage');
   if (stopped) {
     phases.set('old leader stopped leading', off(stopped.t));
@@ -65,7 +66,7 @@ export function breakdown(lab: string, nodes: readonly string[], oldLeader: stri
   let best: { node: string; ready: LogLine; lines: LogLine[] } | undefined;
   const dist = (l: LogLine): number => Math.abs(Date.parse(l.t) - insertWall);
   for (const node of nodes) {
-    const lines = readLog(lab, node, faultWall - 50, insertWall + 3000);
+    const lines = readLog(lab, node, faultWall - 50, insertWall + 10_000);
     // 'storage leader ready' alone: an agent built before the step timeline existed.
     const readies = lines.filter((l) => l.msg === 'storage timeline' && l.phase === 'lead' && l.outcome === 'ready');
     for (const r of readies.length ? readies : lines.filter((l) => l.msg === 'storage leader ready')) {

@@ -148,6 +148,8 @@ export class StorageLeaderRole implements LedRole {
       if (failedStep !== undefined) throw new YcError('UNAVAILABLE', `given up at ${at}: ${failedStep} failed`);
     };
     const started = new Map<Supervised, number>();
+    /** Per service: settles once it first answers (true) or the takeover no longer waits for it (false). */
+    const answered = new Map<Supervised, Promise<boolean>>();
     let claim: Promise<AddVipResult> | undefined;
     // One volume from ensure to its services started; resolves to the services it started. Each volume runs its
     // own pipeline; a volume behind the first waits at `gate` (after its lock) before it maps.
@@ -231,6 +233,7 @@ export class StorageLeaderRole implements LedRole {
           mine.push(sup);
           started.set(sup, monoMs());
           sup.start();
+          answered.set(sup, this.firstHealthy(sup, held, started.get(sup)!, tl, signal));
         }
         return mine;
       } catch (err) {
@@ -275,7 +278,7 @@ export class StorageLeaderRole implements LedRole {
         claim = tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
         claim.catch(() => undefined);
       });
-      const gate = firstUp.then((sups) => this.firstAnswer(sups, signal), () => undefined);
+      const gate = firstUp.then((sups) => this.firstAnswer(sups.map((x) => answered.get(x)!)), () => undefined);
       const results = await Promise.allSettled([firstUp, claimed, ...others.map((spec) => bringUp(spec, gate))]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {
@@ -283,7 +286,7 @@ export class StorageLeaderRole implements LedRole {
         throw failedStep === undefined ? failed.reason : failedError;
       }
       step = 'wait for healthy services';
-      await tl.step(step, () => this.waitHealthy(held, started, tl, signal));
+      await tl.step(step, () => this.waitHealthy(held, signal));
       if (vip && claim) {
         step = `claim VIP ${vip.cidr}`;
         const arp = await claim;
@@ -312,13 +315,27 @@ export class StorageLeaderRole implements LedRole {
     }
   }
 
-  /** Resolves once every one of `services` has answered, or FIRST_VOLUME_ALONE_MS has passed; never rejects. */
-  private async firstAnswer(services: readonly Supervised[], signal: AbortSignal): Promise<void> {
-    await waitFor('the first volume\'s services to answer', () => (services.every((s) => s.status().healthy) ? true : undefined), {
-      timeoutMs: FIRST_VOLUME_ALONE_MS,
-      intervalMs: HEALTH_POLL_MS,
-      signal,
-    }).catch(() => undefined);
+  /** Resolves once every one of the services has answered (or is no longer waited for), or FIRST_VOLUME_ALONE_MS has passed. */
+  private async firstAnswer(answers: readonly Promise<boolean>[]): Promise<void> {
+    const timer = new AbortController();
+    await Promise.race([Promise.all(answers), sleep(FIRST_VOLUME_ALONE_MS, timer.signal).catch(() => undefined)]);
+    timer.abort();
+  }
+
+  /**
+   * Logs `start→healthy NAME` the moment a service first answers (a read of its in-memory flag every
+   * HEALTH_POLL_MS), whatever else the takeover still waits for. False when the takeover stopped waiting first:
+   * leadership ended, the service was released, or the start bound with all of a preparation ran out.
+   */
+  private async firstHealthy(sup: Supervised, held: Held, startedAt: number, tl: Timeline, signal: AbortSignal): Promise<boolean> {
+    const timeoutMs = (this.deps.startTimeoutMs ?? 30_000) + PREPARE_MAX_MS;
+    const outcome = await waitFor(`${sup.spec.name} to answer`, () => {
+      if (sup.status().healthy) return 'healthy';
+      return held.services.includes(sup) ? undefined : 'released';
+    }, { timeoutMs, intervalMs: HEALTH_POLL_MS, signal }).catch(() => 'gave up');
+    if (outcome !== 'healthy') return false;
+    tl.record(`start→healthy ${sup.spec.name}`, startedAt);
+    return true;
   }
 
   /** The spec's own stop timeout, capped by the share of the stepDown budget that services get. */
@@ -327,11 +344,11 @@ export class StorageLeaderRole implements LedRole {
   }
 
   /**
-   * Waits for every service; each one's time from start to its first healthy check is logged as a step. The
+   * Waits for every service (firstHealthy logs when each first answers). The
    * start bound leaves out a service's preparation (initdb on a fresh volume), which has bounds of its own;
    * PREPARE_MAX_MS caps it all the same.
    */
-  private async waitHealthy(held: Held, started: Map<Supervised, number>, tl: Timeline, signal: AbortSignal): Promise<void> {
+  private async waitHealthy(held: Held, signal: AbortSignal): Promise<void> {
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
     const pending = new Set(held.services);
     const t0 = monoMs();
@@ -348,7 +365,6 @@ export class StorageLeaderRole implements LedRole {
             continue;
           }
           pending.delete(s);
-          tl.record(`start→healthy ${s.spec.name}`, started.get(s) ?? monoMs());
         }
         return pending.size === 0 ? 'healthy' : undefined;
       }, { timeoutMs: timeoutMs + PREPARE_MAX_MS, intervalMs: HEALTH_POLL_MS, signal });
