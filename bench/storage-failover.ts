@@ -20,7 +20,7 @@ import { labUp, startAgent } from '../src/lab/lab.js';
 import { nsName } from '../src/lab/names.js';
 import { destroyLab, labDir } from '../src/lab/registry.js';
 import { run } from '../src/lib/exec.js';
-import { monoMs, waitFor } from '../src/lib/time.js';
+import { monoMs, sleep, waitFor } from '../src/lib/time.js';
 import { labStatus, ycluster } from '../test/helpers/lab.js';
 import { InsertProbe, STORAGE_NODES, STORAGE_VIP, firstInsertAfter, holders, psql } from '../test/lab/storage-probe.js';
 import { summarize, table } from './lib/report.js';
@@ -45,6 +45,8 @@ const FAULTS: Fault[] = values.faults.split(',').map((f) => {
 let nextId = 1;
 /** Nodes that can lead storage: the core nodes and the storage nodes of the lab below. */
 const NODES = values.ceph ? [...STORAGE_NODES, 's5'] : STORAGE_NODES;
+/** How long after the first INSERT a kill or partition trial waits before it reads the new leader's timeline. */
+const READY_LAG_MS = 4000;
 
 async function leader(): Promise<string> {
   let why = 'no status yet';
@@ -152,8 +154,12 @@ async function trial(series: string, fault: Fault, timeoutMs: number): Promise<n
   } else {
     await healNode(name, l);
   }
-  // After the restore: the new leader's last lines have surely reached its log by now.
-  if (t1 !== undefined) explain(series, fault, l, t0, t1);
+  // The new leader logs its timeline once every volume's services answer: the registry's come up about a second
+  // after the database that the INSERT reached.
+  if (t1 !== undefined) {
+    await sleep(READY_LAG_MS);
+    explain(series, fault, l, t0, t1);
+  }
   return t1 === undefined ? undefined : t1 - t0;
 }
 

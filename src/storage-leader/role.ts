@@ -147,7 +147,6 @@ export class StorageLeaderRole implements LedRole {
       // Another volume failed: this term is over, so stop taking more.
       if (failedStep !== undefined) throw new YcError('UNAVAILABLE', `given up at ${at}: ${failedStep} failed`);
     };
-    const started = new Map<Supervised, number>();
     /** Per service: settles once it first answers (true) or the takeover no longer waits for it (false). */
     const answered = new Map<Supervised, Promise<boolean>>();
     let claim: Promise<AddVipResult> | undefined;
@@ -231,9 +230,9 @@ export class StorageLeaderRole implements LedRole {
           const sup = new Supervised(this.bounded(s), this.log);
           held.services.push(sup);
           mine.push(sup);
-          started.set(sup, monoMs());
+          const startedAt = monoMs();
           sup.start();
-          answered.set(sup, this.firstHealthy(sup, held, started.get(sup)!, tl, signal));
+          answered.set(sup, this.firstHealthy(sup, held, startedAt, tl, signal));
         }
         return mine;
       } catch (err) {
