@@ -72,21 +72,30 @@ interface Volume {
   logFile: string;
 }
 
-function startPostgres(v: Volume): { stop: () => Promise<void> } {
+interface Running {
+  stop(): Promise<void>;
+}
+/** The PostgreSQL this run has started and not yet stopped: a failed trial's cleanup stops it before unmounting. */
+let running: Running | undefined;
+
+function startPostgres(v: Volume): Running {
   const { command, args } = asUser('postgres', postgresArgv(v.pg));
   const log = openSync(v.logFile, 'a');
   const child = spawn(command, args, { stdio: ['ignore', log, log] });
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
+  const r: Running = {
     stop: async () => {
       // A fast shutdown, as the agent's stop sends; SIGKILL only if it outlives the agent's own bound.
       child.kill('SIGINT');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(t);
+      if (running === r) running = undefined;
     },
   };
+  running = r;
+  return r;
 }
 
 async function sql(v: Volume, statement: string): Promise<void> {
@@ -168,6 +177,10 @@ async function inner(lab: string, work: string): Promise<void> {
         const loops = await run('losetup', ['--associated', localFile, '--noheadings', '--output', 'NAME'], { timeoutMs: 5000, allowFailure: true });
         for (const d of loops.stdout.split('\n').filter(Boolean)) await loopDetach(d).catch(() => undefined);
       });
+    }
+    // Registered last, so undone first: a PostgreSQL left by a failed trial would keep its volume busy.
+    cleanup.add('postgres', () => running?.stop());
+    for (const v of volumes) {
       say(`initializing ${v.backend.label}`);
       await initialize(v);
     }
