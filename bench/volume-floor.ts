@@ -17,7 +17,7 @@ import { destroyLab, labDir } from '../src/lab/registry.js';
 import { LAB_POOL } from '../src/lab/ceph-setup.js';
 import { run } from '../src/lib/exec.js';
 import { monoMs, sleep, waitFor } from '../src/lib/time.js';
-import { asUser, postgresArgv, postgresCheckpoint, postgresHealthy, preparePostgres, POSTGRES_BIN_DIR, type PostgresServiceOptions } from '../src/services/postgres.js';
+import { asUser, postgresArgv, postgresCheckpoint, postgresHealthy, postgresSql, preparePostgres, type PostgresServiceOptions } from '../src/services/postgres.js';
 import { formatIfBlank, loopAttach, loopDetach, mountDevice, unmountDir } from '../src/storage/blockdev.js';
 import { CephCli } from '../src/storage/ceph-cli.js';
 import { attachLoop, startFuse, unmapFuse, type FuseMapping } from '../src/storage/rbd-fuse.js';
@@ -98,10 +98,7 @@ function startPostgres(v: Volume): Running {
   return r;
 }
 
-async function sql(v: Volume, statement: string): Promise<void> {
-  const psql = asUser('postgres', [join(POSTGRES_BIN_DIR, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', v.pg.runDir, '-p', String(v.pg.port), '-d', 'postgres', '-c', statement]);
-  await run(psql.command, psql.args, { timeoutMs: 10_000 });
-}
+const sql = (v: Volume, statement: string): Promise<void> => postgresSql(v.pg, statement, 10_000);
 
 async function untilAnswers(v: Volume): Promise<void> {
   await waitFor('postgres to answer', async () => ((await postgresHealthy(v.pg, 1000)) ? true : undefined), { timeoutMs: 60_000, intervalMs: 25 });
@@ -143,7 +140,7 @@ async function trial(v: Volume, n: number): Promise<Record<Step, number>> {
     return started;
   });
   await step('first INSERT', () => pgQuery({ host: '127.0.0.1', port: v.pg.port, user: 'postgres', database: 'postgres', password: PASSWORD }, `INSERT INTO t VALUES (${n})`, 10_000));
-  await postgresCheckpoint({ ...v.pg, user: 'postgres' }, 10_000);
+  await postgresCheckpoint(v.pg, 10_000);
   await step('stop postgres', () => pg.stop());
   await step('unmount', () => unmountDir(v.mountPoint, 30_000));
   await step('unmap', () => v.backend.unmap(device));

@@ -170,10 +170,15 @@ export async function postgresHealthy(o: Pick<PostgresServiceOptions, 'runDir' |
   return (await pgPing({ path: join(o.runDir, `.s.PGSQL.${o.port}`) }, timeoutMs, HEALTH_CHECK_USER)) === 'ready';
 }
 
-/** A CHECKPOINT over the local socket as the service user (peer authentication), bounded in time. */
-export async function postgresCheckpoint(o: Pick<PostgresServiceOptions, 'runDir' | 'port' | 'binDir' | 'user'>, timeoutMs = 5000): Promise<void> {
-  const psql = asUser(o.user ?? 'postgres', [join(o.binDir ?? POSTGRES_BIN_DIR, 'psql'), '-X', '-q', '-h', o.runDir, '-p', String(o.port), '-d', 'postgres', '-c', 'CHECKPOINT']);
+/** One SQL statement over the local socket as the service user (peer authentication), bounded in time. */
+export async function postgresSql(o: Pick<PostgresServiceOptions, 'runDir' | 'port' | 'binDir' | 'user'>, statement: string, timeoutMs: number): Promise<void> {
+  const psql = asUser(o.user ?? 'postgres', [join(o.binDir ?? POSTGRES_BIN_DIR, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', o.runDir, '-p', String(o.port), '-d', 'postgres', '-c', statement]);
   await run(psql.command, psql.args, { timeoutMs });
+}
+
+/** A CHECKPOINT, so that a fast shutdown after it has little left to write. */
+export function postgresCheckpoint(o: Pick<PostgresServiceOptions, 'runDir' | 'port' | 'binDir' | 'user'>, timeoutMs = 5000): Promise<void> {
+  return postgresSql(o, 'CHECKPOINT', timeoutMs);
 }
 
 /** PostgreSQL 15 in the foreground as the postgres user; SIGINT is its fast shutdown (clean checkpoint, no recovery on next start). */

@@ -147,13 +147,12 @@ export class StorageLeaderRole implements LedRole {
       // Another volume failed: this term is over, so stop taking more.
       if (failedStep !== undefined) throw new YcError('UNAVAILABLE', `given up at ${at}: ${failedStep} failed`);
     };
-    /** Per service: settles once it first answers (true) or the takeover no longer waits for it (false). */
-    const answered = new Map<Supervised, Promise<boolean>>();
     let claim: Promise<AddVipResult> | undefined;
-    // One volume from ensure to its services started; resolves to the services it started. Each volume runs its
-    // own pipeline; a volume behind the first waits at `gate` (after its lock) before it maps.
-    const bringUp = async (spec: VolumeSpec, gate?: Promise<void>): Promise<Supervised[]> => {
-      const mine: Supervised[] = [];
+    // One volume from ensure to its services started. Resolves to one promise per started service, settling once
+    // it first answers (true) or the takeover no longer waits for it (false). Each volume runs its own pipeline;
+    // a volume behind the first waits at `gate` (after its lock) before it maps.
+    const bringUp = async (spec: VolumeSpec, gate?: Promise<void>): Promise<Promise<boolean>[]> => {
+      const answers: Promise<boolean>[] = [];
       const name = spec.name;
       let at = `ledger ${name}`;
       try {
@@ -229,12 +228,11 @@ export class StorageLeaderRole implements LedRole {
           }
           const sup = new Supervised(this.bounded(s), this.log);
           held.services.push(sup);
-          mine.push(sup);
           const startedAt = monoMs();
           sup.start();
-          answered.set(sup, this.firstHealthy(sup, held, startedAt, tl, signal));
+          answers.push(this.firstHealthy(sup, held, startedAt, tl, signal));
         }
-        return mine;
+        return answers;
       } catch (err) {
         if (failedStep === undefined) {
           failedStep = at;
@@ -277,7 +275,7 @@ export class StorageLeaderRole implements LedRole {
         claim = tl.step('claim VIP', () => this.vipOps.add(vip.iface, vip.cidr));
         claim.catch(() => undefined);
       });
-      const gate = firstUp.then((sups) => this.firstAnswer(sups.map((x) => answered.get(x)!)), () => undefined);
+      const gate = firstUp.then((answers) => this.firstAnswer(answers), () => undefined);
       const results = await Promise.allSettled([firstUp, claimed, ...others.map((spec) => bringUp(spec, gate))]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {

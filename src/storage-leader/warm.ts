@@ -82,7 +82,7 @@ export class WarmVolumes {
       await this.coolDown('no takeover came');
       return;
     }
-    if (this.seen?.leader !== leader || this.seen === undefined) this.seen = { leader, since: monoMs() };
+    if (this.seen === undefined || this.seen.leader !== leader) this.seen = { leader, since: monoMs() };
     if (this.pending || this.mode === 'handover' || !this.d.idle()) return;
     // No leader: an election is under way, and its winner's takeover should have the machine to itself (this
     // node's own takeover, if it wins, maps the volumes anyway). A new leader: the same, until it has settled.
